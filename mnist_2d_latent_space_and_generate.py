@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Explore a 2-D MNIST latent space: test-set scatter coloured by digit, a manifold of decoded digits over
+the prior's quantiles, then a prompt that decodes the latent vectors you type.
+
+    python mnist_2d_latent_space_and_generate.py                 # the model the params name
+    python mnist_2d_latent_space_and_generate.py --no-prompt --z "0.5,-1"
+"""
+
+import mnist_params
+from vaelab import cli, experiments, latent, plots
+from vaelab.experiments import MNIST
+
+
+def main(argv):
+    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p.add_argument("--n", type=int, default=30, help="manifold grid size n x n (default: 30)")
+    p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
+    args = p.parse_args(argv)
+    trained = experiments.start_generate(MNIST, mnist_params, args)
+    experiments.require_latent_dim(trained, (2,), "mnist_2d_latent_space_and_generate.py")
+    experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
+
+    h, w = trained.image_shape[:2]
+    q = latent.normal_quantiles(args.n, args.scale)
+    ticks = ([w // 2 + i * w for i in range(args.n)], [h // 2 + i * h for i in range(args.n)], q, q[::-1])
+    plots.image_grid(trained.manifold(args.n, args.scale), trained.result(args.results_dir, "manifold"),
+                     title=f"{trained.files.prefix}: decoded {args.n}x{args.n} manifold", ticks=ticks)
+    experiments.decode_vectors_and_prompt(trained, args)
+    plots.finish()
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Generate MNIST digits from a trained VAE of any latent dim: an N x N grid decoded from N(0, I) samples
+(or uniform ones with --uniform), the test-set latent scatter when the latent space is 2-D or 3-D, then
+the prompt.
+
+    python mnist_generate.py --latent-dim 8 --grid 12
+    python mnist_generate.py --uniform --no-prompt
+"""
+
+import mnist_params
+from vaelab import cli, experiments, latent, plots
+from vaelab.experiments import MNIST
+
+
+def main(argv):
+    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p.add_argument("--grid", type=int, default=10, help="grid size N x N of random samples (default: 10)")
+    p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d instead of N(0, I)")
+    args = p.parse_args(argv)
+    trained = experiments.start_generate(MNIST, mnist_params, args)
+    if trained.latent_dim in (2, 3):
+        experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
+                                     what="latent" if trained.latent_dim == 2 else "latent3d")
+    z = latent.random_latents(args.grid ** 2, trained.latent_dim, trained.params.seed, uniform=args.uniform)
+    kind = "uniform" if args.uniform else "normal"
+    plots.image_grid(latent.tile(trained.decode(z), args.grid, args.grid),
+                     trained.result(args.results_dir, f"random_{kind}"),
+                     title=f"{trained.files.prefix}: {args.grid}x{args.grid} samples, z ~ "
+                           f"{'U(-2, 2)' if args.uniform else 'N(0, I)'}")
+    experiments.decode_vectors_and_prompt(trained, args)
+    plots.finish()
+
+
+if __name__ == "__main__":
+    cli.run(main)

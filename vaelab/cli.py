@@ -1,0 +1,105 @@
+"""Command lines: params overrides for every entry, common options, and the error boundary.
+
+:func:`run` is the only place a script turns a :class:`~vaelab.errors.UserError` into
+``error: <message>`` on stderr and exit status 2 (``--debug`` shows the traceback instead).
+Nothing here imports Keras, so ``--help`` and parameter errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import types
+from typing import Callable
+
+from vaelab import params as params_mod
+from vaelab.errors import UserError
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
+           ) -> argparse.ArgumentParser:
+    """A parser with an override for every params entry plus the options every script has."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = params_mod.module_entries(params_module) if params_module else {}
+    group = p.add_argument_group("params (override the params module)")
+    for f in dataclasses.fields(params_cls):
+        kind = {"int": int, "float": float, "str": str, "bool": _parse_bool}[f.type if isinstance(f.type, str)
+                                                                             else f.type.__name__]
+        default = defaults.get(f.name, f.default)
+        choices = f.metadata.get("choices")
+        group.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                           help=f"{f.metadata.get('help', '')} (default: {default}"
+                                f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})")
+    common = p.add_argument_group("files and runs")
+    common.add_argument("--data-dir", help="directory with the dataset files (default: $VAELAB_DATA_DIR, "
+                                           "then ~/.keras/datasets, then download)")
+    common.add_argument("--models-dir", default="models", help="where models are saved and read (default: models)")
+    common.add_argument("--results-dir", default="results", help="where figures are saved (default: results)")
+    common.add_argument("--limit", type=_positive_int, metavar="N",
+                        help="use only the first N training and test examples (quick runs)")
+    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    return p
+
+
+def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("generating")
+    g.add_argument("--model", metavar="PREFIX",
+                   help="model file prefix in --models-dir (e.g. ld_2_id_512_e_60), or a path to it; "
+                        "default: the prefix the params give")
+    g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
+    g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
+    g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
+                   help="decode this latent vector and save the image (repeatable)")
+    return p
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def params_from_args(params_cls, params_module, args: argparse.Namespace):
+    """The params module's values with the command line's overrides, validated."""
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(params_cls)}
+    return params_mod.load(params_cls, params_module, overrides)
+
+
+def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = None) -> None:
+    """Run ``main(*main_args, argv)`` and exit: 0 on success, 2 with a one-line message on a user error,
+    130 on Ctrl-C."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        code = main(*main_args, argv)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,225 @@
+"""Datasets: find local copies, read the official formats, check what was read, download if needed.
+
+Search order for every dataset: ``--data-dir`` (or ``$VAELAB_DATA_DIR``), then the Keras cache
+``~/.keras/datasets``. Files are checked by content (shapes, dtypes, label range) rather than by archive
+hash, because local copies are often re-packed. Only when nothing is found locally is the official file
+downloaded with ``keras.utils.get_file``, which verifies its sha256.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.errors import UserError
+
+KERAS_CACHE = Path("~/.keras/datasets").expanduser()
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+MNIST_NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+# Zalando publishes MD5s, not sha256s, for these files; keras.utils.get_file verifies either.
+FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass
+class Dataset:
+    """Train and test images (N, H, W, C) with integer labels and the class names."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...] = field(default=())
+    source: str = ""
+
+    def limit(self, n: int | None) -> "Dataset":
+        """The first ``n`` training and test examples (all when ``n`` is None)."""
+        if n is None:
+            return self
+        if n < 1:
+            raise UserError(f"--limit must be >= 1, got {n}")
+        return Dataset(self.name, self.x_train[:n], self.y_train[:n], self.x_test[:n], self.y_test[:n],
+                       self.class_names, self.source)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where to look for dataset files, in order."""
+    dirs = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir).expanduser())
+    elif os.environ.get("VAELAB_DATA_DIR"):
+        dirs.append(Path(os.environ["VAELAB_DATA_DIR"]).expanduser())
+    dirs.append(KERAS_CACHE)
+    return dirs
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1]."""
+    return (x.astype(np.float32) / np.float32(255.0))
+
+
+# --- readers --------------------------------------------------------------------------------------
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (``.gz`` or plain) of unsigned bytes, as in the MNIST distribution."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise UserError(f"{path}: truncated or corrupt IDX file ({e}); delete it and fetch it again") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UserError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise UserError(f"{path}: IDX file holds {len(raw) - header} bytes of data, its header says "
+                        f"{expected}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write uint8 ``array`` as a gzipped IDX file (used by tests to make fixtures)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.tobytes())
+
+
+def read_mnist_npz(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
+    """Read ``mnist.npz`` in the keras.datasets layout (``x_train, y_train, x_test, y_test``)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise UserError(f"{path}: missing arrays {', '.join(missing)}; expected the keras "
+                                "mnist.npz layout")
+            return f["x_train"], f["y_train"], f["x_test"], f["y_test"]
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: truncated or corrupt npz file ({e}); delete it and fetch it again") from None
+
+
+def check_images(name: str, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], n_classes: int,
+                 source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check one split: uint8 images of ``shape`` and matching integer labels in range."""
+    if x.dtype != np.uint8:
+        raise UserError(f"{source}: {name} images must be uint8, found {x.dtype}")
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise UserError(f"{source}: {name} images must have shape (N, {', '.join(map(str, shape))}), "
+                        f"found {x.shape}")
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise UserError(f"{source}: {len(x)} {name} images but {len(y)} labels")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{source}: {name} labels must be integers, found {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise UserError(f"{source}: {name} labels must lie in 0..{n_classes - 1}, "
+                        f"found {y.min()}..{y.max()}")
+    return x, y.astype(np.int64)
+
+
+def _from_uint8(name: str, arrays, source: str, class_names, shape=(28, 28)) -> Dataset:
+    x_tr, y_tr, x_te, y_te = arrays
+    x_tr, y_tr = check_images("train", x_tr, y_tr, shape, len(class_names), source)
+    x_te, y_te = check_images("test", x_te, y_te, shape, len(class_names), source)
+    return Dataset(name, to_float(x_tr)[..., None], y_tr, to_float(x_te)[..., None], y_te,
+                   tuple(class_names), source)
+
+
+def _find_idx_set(dirs: list[Path], subdirs: tuple[str, ...]) -> Path | None:
+    for d in dirs:
+        for sub in subdirs:
+            candidate = d / sub if sub else d
+            if all((candidate / n).exists() or (candidate / n[:-3]).exists() for n in IDX_NAMES):
+                return candidate
+    return None
+
+
+def _read_idx_set(folder: Path) -> tuple[np.ndarray, ...]:
+    def pick(n):
+        return folder / n if (folder / n).exists() else folder / n[:-3]
+    return tuple(read_idx(pick(n)) for n in IDX_NAMES)
+
+
+def _download(fname: str, file_hash: str, subdir: str = "") -> Path:
+    """Download one official file into the Keras cache, verified by its published hash."""
+    import keras  # deferred: importing Keras is slow
+
+    try:
+        path = keras.utils.get_file(fname, KERAS_ORIGIN + fname, file_hash=file_hash,
+                                    cache_subdir=os.path.join("datasets", subdir) if subdir else "datasets")
+    except Exception as e:  # noqa: BLE001 - any download failure means the same thing to a user
+        target = KERAS_CACHE / subdir / fname
+        raise UserError(f"{fname} was not found locally and could not be downloaded ({type(e).__name__}); "
+                        f"put it at {target} or pass --data-dir DIR holding it "
+                        "(offline copies: python ../shared/datasets/install.py DIR)") from None
+    return Path(path)
+
+
+def load_mnist(data_dir=None, limit: int | None = None, download: bool = True) -> Dataset:
+    """MNIST as float32 (N, 28, 28, 1) in [0, 1] with int64 labels.
+
+    Reads ``mnist.npz`` (keras layout) or the four IDX files (flat or in ``mnist/``) from the search
+    directories, else downloads ``mnist.npz``.
+    """
+    dirs = search_dirs(data_dir)
+    for d in dirs:
+        if (d / "mnist.npz").exists():
+            path = d / "mnist.npz"
+            return _from_uint8("mnist", read_mnist_npz(path), str(path), MNIST_CLASSES).limit(limit)
+    folder = _find_idx_set(dirs, ("", "mnist"))
+    if folder is not None:
+        return _from_uint8("mnist", _read_idx_set(folder), str(folder), MNIST_CLASSES).limit(limit)
+    if not download:
+        raise UserError(f"MNIST not found: put mnist.npz in {dirs[0]} (offline copies: "
+                        "python ../shared/datasets/install.py DIR)")
+    path = _download("mnist.npz", MNIST_NPZ_SHA256)
+    return _from_uint8("mnist", read_mnist_npz(path), str(path), MNIST_CLASSES).limit(limit)
+
+
+def load_fashion_mnist(data_dir=None, limit: int | None = None, download: bool = True) -> Dataset:
+    """Fashion-MNIST as float32 (N, 28, 28, 1) in [0, 1] with int64 labels.
+
+    Reads the four IDX files from ``fashion-mnist/`` or flat in a search directory, else from Debian's
+    ``dataset-fashion-mnist`` location, else downloads them.
+    """
+    dirs = search_dirs(data_dir)
+    folder = _find_idx_set(dirs + [DEBIAN_FASHION_DIR], ("fashion-mnist", ""))
+    if folder is None:
+        if not download:
+            raise UserError(f"Fashion-MNIST not found: put the four IDX .gz files in {dirs[0]}/fashion-mnist")
+        for name in IDX_NAMES:
+            _download(name, FASHION_MD5[name], subdir="fashion-mnist")
+        folder = KERAS_CACHE / "fashion-mnist"
+    return _from_uint8("fashion_mnist", _read_idx_set(folder), str(folder), FASHION_CLASSES).limit(limit)

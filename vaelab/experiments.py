@@ -1,0 +1,237 @@
+"""One :class:`Experiment` per dataset, and the train/generate flows every script shares.
+
+An experiment says only what differs between datasets: its params class, its data loader, its model
+builder and its image shape. ``mnist_train.py`` is then one line: ``cli.run(train_command, MNIST,
+mnist_params)``. Keras is imported inside the functions, never at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vaelab import artifacts, cli
+from vaelab import params as params_mod
+from vaelab.errors import UserError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    params_cls: type[params_mod.Params]
+    load_data: Callable  # (data_dir, limit) -> vaelab.data.Dataset
+    build_vae: Callable  # params -> vaelab.models.VAE
+    image_shape: Callable  # params -> (H, W, C)
+    train_script: str
+    flatten: bool = False  # dense models take (N, H*W*C)
+    # Architectures for model files Keras 3 cannot read whole (Keras 2.0 HDF5): params -> model.
+    rebuild_encoder: Callable | None = None  # x -> z_mean
+    rebuild_decoder: Callable | None = None
+
+    def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
+        """The model files named by ``--model`` (prefix or path), else by the params."""
+        if not model:
+            return artifacts.ModelFiles(Path(models_dir), params.model_prefix())
+        path = Path(model)
+        prefix = re.sub(r"_(vae|encoder|decoder|generator|history|params)(\.h5|\.pkl|\.json|\.keras)?$", "",
+                        path.name)
+        folder = path.parent if str(path.parent) not in ("", ".") else Path(models_dir)
+        return artifacts.ModelFiles(folder, prefix)
+
+    def train_hint(self, params) -> str:
+        defaults = self.params_cls()
+        changed = [f"--{k.replace('_', '-')} {v}" for k, v in params.to_dict().items()
+                   if k != "dataset" and getattr(defaults, k) != v]
+        return " ".join(["python", self.train_script, *changed])
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        """Images in the model's input layout."""
+        return x.reshape(len(x), -1) if self.flatten else x
+
+
+def _mnist_data(data_dir, limit):
+    from vaelab.data import load_mnist
+
+    return load_mnist(data_dir, limit)
+
+
+def _dense_vae(params):
+    from vaelab.models import build_dense_vae
+
+    return build_dense_vae(params)
+
+
+def _dense_mean_encoder(p):
+    from vaelab.models import build_dense_encoder, mean_encoder
+
+    return mean_encoder(build_dense_encoder(p.original_dim, p.intermediate_dim, p.latent_dim))
+
+
+def _dense_decoder(p):
+    from vaelab.models import build_dense_decoder
+
+    return build_dense_decoder(p.latent_dim, p.intermediate_dim, p.original_dim)
+
+
+MNIST = Experiment("mnist", params_mod.MnistParams, _mnist_data, _dense_vae, lambda p: (28, 28, 1),
+                   "mnist_train.py", flatten=True, rebuild_encoder=_dense_mean_encoder,
+                   rebuild_decoder=_dense_decoder)
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+def check_writable(directory) -> Path:
+    """Create ``directory`` if needed and make sure files can be written there, before any long work."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".vaelab-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to {directory}: {e.strerror or e}; pass a writable directory") from None
+    return directory
+
+
+def train_command(exp: Experiment, params_module, argv) -> int:
+    """Parse the command line, train, save every artifact and report the test loss."""
+    p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
+    args = p.parse_args(argv)
+    params = cli.params_from_args(exp.params_cls, params_module, args)
+    files = exp.files(params, args.models_dir)
+    check_writable(files.models_dir)
+    data = exp.load_data(args.data_dir, args.limit)
+    print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
+
+    from vaelab import training
+
+    training.seed_everything(params.seed)
+    vae = exp.build_vae(params)
+    x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
+    history = training.fit(vae, x_train, x_test, params, files)
+    for path in training.save_trained(vae, history, params, files):
+        print(f"saved {path}")
+    test = training.evaluate(vae, x_test, params.batch_size)
+    print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
+          f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+    return 0
+
+
+# --- generating -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Trained:
+    """A trained model's encoder (x -> z_mean) and decoder, with the params that made it."""
+
+    exp: Experiment
+    params: params_mod.Params
+    files: artifacts.ModelFiles
+    encoder: object
+    decoder: object
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.decoder.inputs[0].shape[-1])
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.exp.image_shape(self.params))
+
+    def decode(self, z) -> np.ndarray:
+        from vaelab.latent import decode
+
+        return decode(self.decoder, z, self.image_shape)
+
+    def encode(self, x) -> np.ndarray:
+        from vaelab.latent import encode
+
+        return encode(self.encoder, self.exp.inputs(x))
+
+    def manifold(self, n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:
+        """The decoded n x n grid over the prior's quantiles of z[0], z[1] (other dims at ``fixed``)."""
+        from vaelab.latent import manifold_latents, tile
+
+        return tile(self.decode(manifold_latents(n, scale, fixed)), n, n)
+
+    def result(self, results_dir, what: str, ext: str = "png") -> Path:
+        return Path(results_dir) / f"{self.files.prefix}_{what}.{ext}"
+
+
+def load_trained(exp: Experiment, params, models_dir, model: str | None = None) -> Trained:
+    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``."""
+    files = exp.files(params, models_dir, model)
+    if files.params_json.exists():
+        params = params_mod.load_json(exp.params_cls, files.params_json)
+    hint = exp.train_hint(params)
+
+    def rebuild(builder):
+        return (lambda: builder(params)) if builder else None
+
+    decoder = artifacts.load_model(files.decoder_path(), hint, rebuild(exp.rebuild_decoder))
+    encoder = artifacts.load_model(files.encoder, hint, rebuild(exp.rebuild_encoder))
+    trained = Trained(exp, params, files, encoder, decoder)
+    if trained.latent_dim != params.latent_dim:
+        raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
+                        f"{params.latent_dim}; pass --latent-dim {trained.latent_dim} or another --model")
+    return trained
+
+
+def require_latent_dim(trained: Trained, dims: tuple[int, ...], script: str) -> None:
+    if trained.latent_dim not in dims:
+        raise UserError(f"{script} needs a model with latent dim {' or '.join(map(str, dims))}; "
+                        f"{trained.files.prefix} has {trained.latent_dim} (use mnist_generate.py for any dim)")
+
+
+def generate_parser(exp: Experiment, params_module, description: str) -> argparse.ArgumentParser:
+    return cli.add_generate_options(cli.parser(description, exp.params_cls, params_module))
+
+
+def start_generate(exp: Experiment, params_module, args) -> Trained:
+    """Common start of every generate script: params, plotting backend, model."""
+    from vaelab import plots
+
+    params = cli.params_from_args(exp.params_cls, params_module, args)
+    plots.setup(args.show)
+    check_writable(args.results_dir)
+    return load_trained(exp, params, args.models_dir, args.model)
+
+
+def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
+    """Decode one latent vector and save it as ``<prefix>_z_<v0>_<v1>….png``."""
+    from vaelab import plots
+
+    label = "_".join(f"{v:g}" for v in z)
+    image = trained.decode(z[None, :])
+    return plots.panels(image, trained.result(results_dir, f"z_{label}"),
+                        titles=[f"z = ({', '.join(f'{v:g}' for v in z)})"])
+
+
+def decode_vectors_and_prompt(trained: Trained, args) -> None:
+    """Save the ``--z`` vectors, then run the prompt unless ``--no-prompt``."""
+    from vaelab import prompts
+
+    for text in args.z:
+        try:
+            z = prompts.parse_latent(text, trained.latent_dim)
+        except prompts.ParseError as e:
+            raise UserError(f"--z {text!r}: {e}") from None
+        save_vector_image(trained, z, args.results_dir)
+    if not args.no_prompt:
+        prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
+
+
+def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str = "latent") -> Path:
+    """Encode the test set and save its latent scatter coloured by class."""
+    from vaelab import plots
+
+    data = trained.exp.load_data(data_dir, limit)
+    z = trained.encode(data.x_test)
+    return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
+                                title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")

@@ -1,0 +1,79 @@
+"""Working in the latent space: encode, decode, class means, grids, morphs and interpolations.
+
+Everything here takes and returns numpy arrays; images are (N, H, W, C) floats in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+
+def _first_output(out):
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
+def encode(encoder, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """z_mean of each input (an encoder with outputs ``[z_mean, z_log_var]`` works too)."""
+    return np.asarray(_first_output(encoder.predict(x, batch_size=batch_size, verbose=0)))
+
+
+def decode(decoder, z: np.ndarray, image_shape: tuple[int, ...], batch_size: int = 1024) -> np.ndarray:
+    """Decoded images of the latent vectors ``z``, shaped (N, *image_shape)."""
+    z = np.asarray(z, dtype=np.float32).reshape(-1, decoder.inputs[0].shape[-1])
+    out = np.asarray(decoder.predict(z, batch_size=batch_size, verbose=0))
+    return out.reshape((len(z), *image_shape))
+
+
+def class_means(z: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Mean latent vector of each class, shape (n_classes, latent_dim); NaN for an absent class."""
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y).reshape(-1)
+    means = np.full((n_classes, z.shape[1]), np.nan)
+    for c in range(n_classes):
+        if np.any(y == c):
+            means[c] = z[y == c].mean(axis=0)
+    return means
+
+
+def normal_quantiles(n: int, scale: float = 1.0, lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
+    """``scale * norm.ppf(linspace(lo, hi, n))``: evenly spaced in probability under the prior."""
+    return scale * norm.ppf(np.linspace(lo, hi, n))
+
+
+def manifold_latents(n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:
+    """The n*n latent vectors of a 2-D manifold grid (row-major, top row = largest z2), plus ``fixed``."""
+    q = normal_quantiles(n, scale)
+    z1, z2 = np.meshgrid(q, q[::-1])
+    grid = np.stack([z1.ravel(), z2.ravel()], axis=1)
+    if fixed:
+        grid = np.concatenate([grid, np.tile(np.asarray(fixed, dtype=float), (len(grid), 1))], axis=1)
+    return grid
+
+
+def random_latents(n: int, latent_dim: int, seed: int = 0, uniform: bool = False,
+                   bound: float = 2.0) -> np.ndarray:
+    """``n`` latent vectors from N(0, I), or uniform on ``[-bound, bound]^d`` when ``uniform``."""
+    rng = np.random.default_rng(seed)
+    if uniform:
+        return rng.uniform(-bound, bound, size=(n, latent_dim))
+    return rng.standard_normal((n, latent_dim))
+
+
+def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Arrange ``rows*cols`` images (N, H, W, C) into one (rows*H, cols*W, C) image."""
+    n, h, w, c = images.shape
+    if n != rows * cols:
+        raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
+    return images.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+
+
+def morph(mean_a: np.ndarray, mean_b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """``mean_a + alpha * mean_b`` for each alpha: (len(alphas), latent_dim)."""
+    alphas = np.asarray(alphas, dtype=float)[:, None]
+    return np.asarray(mean_a)[None, :] + alphas * np.asarray(mean_b)[None, :]
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """``(1 - alpha) * a + alpha * b`` for each alpha: (len(alphas), latent_dim)."""
+    alphas = np.asarray(alphas, dtype=float)[:, None]
+    return (1.0 - alphas) * np.asarray(a)[None, :] + alphas * np.asarray(b)[None, :]
