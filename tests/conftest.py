@@ -1,0 +1,97 @@
+"""Shared fixtures: small dataset files in the official formats, and running a script in-process.
+
+Tests never touch real datasets or the network: ``VAELAB_DATA_DIR`` points at an empty directory and
+the Keras cache at another, so a loader that falls through to a download fails fast instead.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def digit_like_images(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` uint8 images with a class-dependent bright bar, so a VAE has something to learn."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, size=n)
+    x = rng.integers(0, 40, size=(n, size, size), dtype=np.uint8)
+    for i, label in enumerate(y):
+        r = 2 + int(label) * (size - 6) // 10
+        x[i, r:r + 3, 4:size - 4] = 230
+    return x, y.astype(np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """No real data, no network cache, no display for any test."""
+    empty = tmp_path_factory.mktemp("no-data")
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(empty))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    import vaelab.data as data
+
+    monkeypatch.setattr(data, "KERAS_CACHE", empty / "keras-cache")
+
+
+@pytest.fixture
+def mnist_dir(tmp_path) -> Path:
+    """A data dir holding ``mnist.npz`` (keras layout) with 512 train and 128 test images."""
+    x_tr, y_tr = digit_like_images(512, seed=1)
+    x_te, y_te = digit_like_images(128, seed=2)
+    d = tmp_path / "data"
+    d.mkdir()
+    np.savez_compressed(d / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    return d
+
+
+def run_script(name: str, *args: str, stdin: str | None = None, monkeypatch=None) -> int:
+    """Run a top-level script as ``__main__`` in this process; returns its exit status."""
+    old_argv, old_stdin = sys.argv, sys.stdin
+    sys.argv = [name, *map(str, args)]
+    if stdin is not None:
+        import io
+
+        sys.stdin = io.StringIO(stdin)
+    try:
+        runpy.run_path(str(ROOT / name), run_name="__main__")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv, sys.stdin = old_argv, old_stdin
+    return 0
+
+
+@pytest.fixture
+def trained_mnist(tmp_path_factory):
+    """A tiny MNIST model trained once per test session: (models_dir, data_dir, prefix)."""
+    return _trained_mnist(tmp_path_factory)
+
+
+_CACHE: dict = {}
+
+
+def _trained_mnist(tmp_path_factory):
+    if "mnist" not in _CACHE:
+        base = tmp_path_factory.mktemp("trained")
+        x_tr, y_tr = digit_like_images(512, seed=1)
+        x_te, y_te = digit_like_images(128, seed=2)
+        data = base / "data"
+        data.mkdir()
+        np.savez_compressed(data / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+        models = base / "models"
+        code = run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "1",
+                          "--intermediate-dim", "32", "--batch-size", "128")
+        assert code == 0
+        _CACHE["mnist"] = (models, data, "ld_2_id_32_e_1")
+    return _CACHE["mnist"]
