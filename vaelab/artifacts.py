@@ -161,6 +161,10 @@ def _to_builtin(value):
 # --- safe loading ---------------------------------------------------------------------------------
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asks for a class outside the allowed plain-data set."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds only plain containers, numbers, strings and numpy arrays/scalars."""
 
@@ -178,18 +182,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED or (module == "numpy" and name.endswith("DType")):
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise RefusedPickle(f"refusing to load {module}.{name}")
 
 
 def safe_unpickle(data: bytes, source: str = "pickle", encoding: str = "ASCII") -> Any:
     """Unpickle ``data`` allowing only plain data; anything else is a :class:`UserError`."""
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
-    except pickle.UnpicklingError as e:
+    except RefusedPickle as e:
         raise UserError(f"{source}: {e}; only plain data (numbers, strings, lists, dicts, arrays) "
                         "is loaded from pickles") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise UserError(f"{source}: truncated or corrupt pickle ({type(e).__name__})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise UserError(f"{source}: truncated or corrupt pickle ({_first_line(e)})") from None
 
 
 def load_history(path) -> dict[str, list[float]]:
