@@ -47,3 +47,10 @@ def test_prompt_decodes_good_input_and_reasks_after_bad():
 def test_prompt_ends_cleanly_on_eof_and_ctrl_c(end):
     code, seen, _ = _drive(["1,2", end])
     assert code == 0 and len(seen) == 1
+
+
+def test_negative_vectors_on_the_command_line_are_values_not_options():
+    from vaelab.cli import glue_negative_vectors
+
+    assert glue_negative_vectors(["--z", "-1.5,1", "--z", "0,0", "--z", "-.5 2", "--n", "-3", "--z", "--show"]) == [
+        "--z=-1.5,1", "--z", "0,0", "--z=-.5 2", "--n", "-3", "--z", "--show"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 import types
 from typing import Callable
@@ -84,10 +85,23 @@ def params_from_args(params_cls, params_module, args: argparse.Namespace):
     return params_mod.load(params_cls, params_module, overrides)
 
 
+def glue_negative_vectors(argv: list[str], options=("--z",)) -> list[str]:
+    """``--z -1.5,1`` -> ``--z=-1.5,1``: argparse would take ``-1.5,1`` for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and re.match(r"-[\d.]", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = None) -> None:
     """Run ``main(*main_args, argv)`` and exit: 0 on success, 2 with a one-line message on a user error,
     130 on Ctrl-C."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = glue_negative_vectors(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
