@@ -80,7 +80,7 @@ def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str =
         raise ValueError(f"a latent scatter needs 2 or 3 dimensions, got {dim}")
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
-    bar = fig.colorbar(sc, ax=ax, ticks=range(len(class_names)), shrink=0.8)
+    bar = fig.colorbar(sc, ax=ax, ticks=range(len(class_names)), shrink=0.8, pad=0.12 if dim == 3 else 0.05)
     bar.ax.set_yticklabels(class_names)
     ax.set_title(title)
     return _save(fig, path)
@@ -106,12 +106,13 @@ def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = N
     return _save(fig, path)
 
 
-def panels(images: np.ndarray, path, titles=None, rows: int = 1, suptitle: str = "") -> Path:
-    """Images side by side (``rows`` rows), each with an optional title."""
+def panels(images, path, titles=None, rows: int = 1, suptitle: str = "",
+           panel_size: tuple[float, float] = (1.6, 1.8)) -> Path:
+    """Images side by side in ``rows`` rows, each with an optional title."""
     plt = _plt()
     n = len(images)
     cols = int(np.ceil(n / rows))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows), squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i < n:
@@ -125,33 +126,25 @@ def panels(images: np.ndarray, path, titles=None, rows: int = 1, suptitle: str =
 
 
 def slices(tiles: list[np.ndarray], values, path, title: str = "") -> Path:
-    """Several tiled manifolds in one figure, each titled with the value of the sliced axis."""
-    plt = _plt()
-    n = len(tiles)
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if i < n:
-            img, cmap = _as_display(tiles[i])
-            ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
-            ax.set_title(f"z[2] = {values[i]:.2f}", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    """Several tiled manifolds in a square-ish figure, each titled with the value of the sliced axis."""
+    rows = int(np.ceil(len(tiles) / np.ceil(np.sqrt(len(tiles)))))
+    return panels(tiles, path, titles=[f"z[2] = {v:.2f}" for v in values], rows=rows, suptitle=title,
+                  panel_size=(3.2, 3.4))
 
 
-def gif(frames: list[np.ndarray], path, duration_ms: int = 120) -> Path:
-    """An animated GIF of images in [0, 1] (grey or RGB), looping."""
+def gif(frames: list[np.ndarray], path, duration_ms: int = 120, colors: int = 16) -> Path:
+    """An animated GIF of images in [0, 1] (grey or RGB), looping; ``colors`` levels keep the file small."""
+    levels = max(1, 256 // colors)
     from PIL import Image
 
     pics = []
     for frame in frames:
         img, _ = _as_display(frame)
-        pics.append(Image.fromarray((img * 255).round().astype(np.uint8)))
+        pic = Image.fromarray((img * 255).round().astype(np.uint8))
+        pics.append(pic.quantize(colors) if pic.mode == "RGB" else pic.point(lambda v: v // levels * levels))
     buf = io.BytesIO()
-    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms, loop=0)
+    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms, loop=0,
+                 optimize=True)
     path = artifacts.write_bytes(path, buf.getvalue())
     print(f"saved {path}")
     return path
