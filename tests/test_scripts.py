@@ -170,3 +170,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
 def test_bad_params_on_the_command_line(args, message, capsys):
     assert run_script("mnist_train.py", *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_command_line_type_errors_are_one_line(capsys):
+    assert run_script("mnist_train.py", "--epochs", "abc") == 2
+    assert capsys.readouterr().err == ("error: argument --epochs: invalid int value: 'abc' "
+                                       "(see mnist_train.py --help)\n")

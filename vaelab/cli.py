@@ -19,6 +19,13 @@ from vaelab import params as params_mod
 from vaelab.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other user error here."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -26,7 +33,7 @@ def _flag(name: str) -> str:
 def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
            ) -> argparse.ArgumentParser:
     """A parser with an override for every params entry plus the options every script has."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):
