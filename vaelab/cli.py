@@ -60,6 +60,16 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--resume`` and ``--checkpoint-every``: the options only train scripts have."""
+    g = p.add_argument_group("checkpoints (see docs/robustness.md)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                   help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
+    return p
+
+
 def _parse_bool(text: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):

@@ -101,7 +101,8 @@ def check_writable(directory) -> Path:
 
 def train_command(exp: Experiment, params_module, argv) -> int:
     """Parse the command line, train, save every artifact and report the test loss."""
-    p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
+    p = cli.add_train_options(cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls,
+                                         params_module))
     args = p.parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
     files = exp.files(params, args.models_dir)
@@ -109,13 +110,14 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     data = exp.load_data(args.data_dir, args.limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
 
-    from vaelab import training
+    from vaelab import checkpoints, training
 
     training.seed_everything(params.seed)
     vae = exp.build_vae(params)
     x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
-    history = training.fit(vae, x_train, x_test, params, files)
-    for path in training.save_trained(vae, history, params, files):
+    history = checkpoints.fit_resumable(vae, x_train, x_test, params, files, resume=args.resume,
+                                        every=args.checkpoint_every, script=exp.train_script, argv=argv)
+    for path in checkpoints.save_final(vae, history, params, files, exp.train_script, argv):
         print(f"saved {path}")
     test = training.evaluate(vae, x_test, params.batch_size)
     print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
