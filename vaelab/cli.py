@@ -23,10 +23,17 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors look like every other error: one ``error:`` line, exit status 2, no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
 def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
            ) -> argparse.ArgumentParser:
     """A parser with an override for every params entry plus the options every script has."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):

@@ -117,6 +117,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def read_mnist_npz(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
     """Read ``mnist.npz`` in the keras.datasets layout (``x_train, y_train, x_test, y_test``)."""
+    if not zipfile.is_zipfile(path):  # else np.load guesses "pickled data", a confusing message
+        raise UserError(f"{path}: truncated or corrupt npz file (not a complete zip archive); delete it and "
+                        "fetch it again")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
