@@ -35,7 +35,14 @@ def digit_like_images(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """No real data, no network cache, no display for any test."""
+    """No real data, no network cache, no network, no display for any test."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(url, *a, **k):
+        raise urllib.error.URLError("tests do not use the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
     empty = tmp_path_factory.mktemp("no-data")
     monkeypatch.setenv("VAELAB_DATA_DIR", str(empty))
     monkeypatch.delenv("DISPLAY", raising=False)

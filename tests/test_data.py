@@ -85,12 +85,12 @@ def test_env_var_is_searched(monkeypatch, mnist_dir):
 
 
 def test_missing_offline_names_the_file(tmp_path, monkeypatch):
-    import keras
+    import urllib.request
 
     def offline(*a, **k):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(UserError) as e:
         data.load_mnist(tmp_path)
     assert "mnist.npz was not found locally and could not be downloaded" in str(e.value)

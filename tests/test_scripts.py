@@ -17,7 +17,7 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     models, _, prefix = trained_mnist
     names = sorted(p.name for p in models.iterdir())
     assert names == sorted([f"{prefix}_{s}" for s in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl",
-                                                       "history.json", "params.json", "log.csv")] + ["tensorboard"])
+                                                       "history.json", "params.json", "log.csv")] + ["checkpoints", "tensorboard"])
     history = artifacts.load_history(models / f"{prefix}_history.pkl")
     assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss",
                             "val_kl_loss"}
@@ -174,5 +174,5 @@ def test_bad_params_on_the_command_line(args, message, capsys):
 
 def test_command_line_type_errors_are_one_line(capsys):
     assert run_script("mnist_train.py", "--epochs", "abc") == 2
-    assert capsys.readouterr().err == ("error: argument --epochs: invalid int value: 'abc' "
-                                       "(see mnist_train.py --help)\n")
+    assert capsys.readouterr().err == ("error: argument --epochs: invalid int value: 'abc'; "
+                                       "see mnist_train.py --help\n")

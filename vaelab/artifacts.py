@@ -234,6 +234,9 @@ def load_model(path, train_hint: str = "", rebuild: Callable[[], Any] | None = N
         return keras.models.load_model(path, compile=False, safe_mode=True, custom_objects=_custom_objects())
     except Exception as e:  # noqa: BLE001 - Keras raises many types for unreadable files
         if rebuild is None or path.suffix != ".h5":
+            if "Lambda" in str(e) and "safe_mode" in str(e):
+                raise UserError(f"refusing to load model {path}: it holds a Lambda layer with Python code, which "
+                                "safe mode never runs; re-save the model without Lambda layers") from None
             raise UserError(f"cannot load model {path}: {_first_line(e)}; the file is truncated, corrupt "
                             "or not a Keras model") from None
         first_error = e
@@ -241,8 +244,9 @@ def load_model(path, train_hint: str = "", rebuild: Callable[[], Any] | None = N
     try:
         copy_h5_weights(path, model)
     except (OSError, KeyError, ValueError) as e:
+        also = "" if _first_line(e) == _first_line(first_error) else f" ({_first_line(e)})"
         raise UserError(f"cannot load model {path}: {_first_line(first_error)}; reading its weights "
-                        f"layer by layer failed too ({_first_line(e)})") from None
+                        f"layer by layer failed too{also}") from None
     return model
 
 

@@ -19,21 +19,21 @@ from vaelab import params as params_mod
 from vaelab.errors import UserError
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors, like every other user error here."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors look like every other error: one ``error:`` line, exit status 2, no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
 def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
            ) -> argparse.ArgumentParser:
     """A parser with an override for every params entry plus the options every script has."""
-    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):
@@ -64,6 +64,16 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
                    help="decode this latent vector and save the image (repeatable)")
+    return p
+
+
+def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--resume`` and ``--checkpoint-every``: the options only train scripts have."""
+    g = p.add_argument_group("checkpoints (see docs/robustness.md)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                   help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
     return p
 
 

@@ -3,7 +3,7 @@
 Search order for every dataset: ``--data-dir`` (or ``$VAELAB_DATA_DIR``), then the Keras cache
 ``~/.keras/datasets``. Files are checked by content (shapes, dtypes, label range) rather than by archive
 hash, because local copies are often re-packed. Only when nothing is found locally is the official file
-downloaded with ``keras.utils.get_file``, which verifies its sha256.
+downloaded, and kept only if its published hash matches (:mod:`vaelab.downloads`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 MNIST_NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-# Zalando publishes MD5s, not sha256s, for these files; keras.utils.get_file verifies either.
+# Zalando publishes MD5s, not sha256s, for these files; vaelab.downloads.fetch verifies either.
 FASHION_MD5 = {
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
     "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
@@ -117,6 +117,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def read_mnist_npz(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
     """Read ``mnist.npz`` in the keras.datasets layout (``x_train, y_train, x_test, y_test``)."""
+    if not zipfile.is_zipfile(path):  # else np.load guesses "pickled data", a confusing message
+        raise UserError(f"{path}: truncated or corrupt npz file (not a complete zip archive); delete it and "
+                        "fetch it again")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
@@ -173,18 +176,20 @@ def _read_idx_set(folder: Path) -> tuple[np.ndarray, ...]:
 
 
 def _download(fname: str, file_hash: str, subdir: str = "") -> Path:
-    """Download one official file into the Keras cache, verified by its published hash."""
-    import keras  # deferred: importing Keras is slow
+    """Download one official file into the Keras cache, verified by its published hash.
 
+    :func:`vaelab.downloads.fetch` renames the file into place only once its hash matches, so a failed
+    or partial download leaves nothing that a later run would read.
+    """
+    from vaelab import downloads
+
+    target = KERAS_CACHE / subdir / fname
     try:
-        path = keras.utils.get_file(fname, KERAS_ORIGIN + fname, file_hash=file_hash,
-                                    cache_subdir=os.path.join("datasets", subdir) if subdir else "datasets")
-    except Exception as e:  # noqa: BLE001 - any download failure means the same thing to a user
-        target = KERAS_CACHE / subdir / fname
-        raise UserError(f"{fname} was not found locally and could not be downloaded ({type(e).__name__}); "
+        return downloads.fetch(KERAS_ORIGIN + fname, target, file_hash)
+    except downloads.DownloadError as e:
+        raise UserError(f"{fname} was not found locally and could not be downloaded ({e}); "
                         f"put it at {target} or pass --data-dir DIR holding it "
                         "(offline copies: python ../shared/datasets/install.py DIR)") from None
-    return Path(path)
 
 
 def load_mnist(data_dir=None, limit: int | None = None, download: bool = True) -> Dataset:

@@ -101,7 +101,8 @@ def check_writable(directory) -> Path:
 
 def train_command(exp: Experiment, params_module, argv) -> int:
     """Parse the command line, train, save every artifact and report the test loss."""
-    p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
+    p = cli.add_train_options(cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls,
+                                         params_module))
     args = p.parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
     files = exp.files(params, args.models_dir)
@@ -109,13 +110,14 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     data = exp.load_data(args.data_dir, args.limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
 
-    from vaelab import training
+    from vaelab import checkpoints, training
 
     training.seed_everything(params.seed)
     vae = exp.build_vae(params)
     x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
-    history = training.fit(vae, x_train, x_test, params, files)
-    for path in training.save_trained(vae, history, params, files):
+    history = checkpoints.fit_resumable(vae, x_train, x_test, params, files, resume=args.resume,
+                                        every=args.checkpoint_every, script=exp.train_script, argv=argv)
+    for path in checkpoints.save_final(vae, history, params, files, exp.train_script, argv):
         print(f"saved {path}")
     test = training.evaluate(vae, x_test, params.batch_size)
     print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
@@ -177,10 +179,46 @@ def load_trained(exp: Experiment, params, models_dir, model: str | None = None) 
     decoder = artifacts.load_model(files.decoder_path(), hint, rebuild(exp.rebuild_decoder))
     encoder = artifacts.load_model(files.encoder, hint, rebuild(exp.rebuild_encoder))
     trained = Trained(exp, params, files, encoder, decoder)
+    check_architecture(trained)
     if trained.latent_dim != params.latent_dim:
         raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
                         f"{params.latent_dim}; pass --latent-dim {trained.latent_dim} or another --model")
     return trained
+
+
+def _shape(tensors) -> tuple:
+    first = tensors[0] if isinstance(tensors, (list, tuple)) else tensors
+    return tuple(first.shape[1:])
+
+
+def check_architecture(trained: Trained) -> None:
+    """The decoder must map (d,) to this experiment's images and the encoder images to (d,).
+
+    Catches another model's file under this name (an encoder saved as the decoder, another dataset's
+    model) with a one-line error instead of a shape error deep inside predict.
+    """
+    image = trained.image_shape
+    pixels = int(np.prod(image))
+    checks = ((trained.files.decoder_path(), trained.decoder, "decoder", "(d,) -> " + str(image)),
+              (trained.files.encoder, trained.encoder, "encoder", f"{image} or ({pixels},) -> (d,)"))
+    dec_in, dec_out = _shape(trained.decoder.inputs), _shape(trained.decoder.outputs)
+    enc_in, enc_out = _shape(trained.encoder.inputs), _shape(trained.encoder.outputs)
+    fits = {"decoder": len(dec_in) == 1 and None not in dec_out and int(np.prod(dec_out)) == pixels,
+            "encoder": len(enc_out) == 1 and None not in enc_in and int(np.prod(enc_in)) == pixels
+            and enc_out == dec_in}
+    for path, model, role, expected in checks:
+        if not fits[role]:
+            found = f"{_shape(model.inputs)} -> {_shape(model.outputs)}"
+            raise UserError(f"{path} is not a {trained.exp.name} {role}: it maps {found}, a {role} maps {expected}; "
+                            "it is another model's file: pick the right one with --model, or train again")
+
+
+def check_requested_latent_dim(trained: Trained, args) -> None:
+    """An explicit ``--latent-dim`` must agree with the model that is loaded (its params file wins otherwise)."""
+    asked = getattr(args, "latent_dim", None)
+    if asked is not None and asked != trained.latent_dim:
+        raise UserError(f"--latent-dim {asked} was given, but {trained.files.prefix} has latent dim "
+                        f"{trained.latent_dim}; drop --latent-dim or pick another model with --model")
 
 
 def require_latent_dim(trained: Trained, dims: tuple[int, ...], script: str) -> None:
@@ -200,7 +238,9 @@ def start_generate(exp: Experiment, params_module, args) -> Trained:
     params = cli.params_from_args(exp.params_cls, params_module, args)
     plots.setup(args.show)
     check_writable(args.results_dir)
-    return load_trained(exp, params, args.models_dir, args.model)
+    trained = load_trained(exp, params, args.models_dir, args.model)
+    check_requested_latent_dim(trained, args)
+    return trained
 
 
 def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:

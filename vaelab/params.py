@@ -69,7 +69,8 @@ class Params:
         data = dict(data)
         dataset = data.pop("dataset", cls.DATASET)
         if dataset != cls.DATASET:
-            raise UserError(f"{source}: made for dataset {dataset!r}, not {cls.DATASET!r}")
+            raise UserError(f"{source}: made for dataset {dataset!r}, not {cls.DATASET!r}; use the {dataset} "
+                            "scripts, or pick another model with --model")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -14,6 +14,7 @@ import numpy as np
 
 QUIT_WORDS = {"q", "quit", "exit"}
 _SEPARATORS = re.compile(r"[\s,;]+")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class ParseError(ValueError):
@@ -38,6 +39,8 @@ def parse_latent(text: str, dim: int) -> np.ndarray:
             raise ParseError(f"{p[:20]!r} is not a number") from None
         if not math.isfinite(v):
             raise ParseError(f"{p[:20]!r} is not a finite number")
+        if abs(v) > _FLOAT32_MAX:  # would become inf in the float32 vector the decoder takes
+            raise ParseError(f"{p[:20]!r} is out of range (|z| <= {_FLOAT32_MAX:.3g})")
         values.append(v)
     return np.asarray(values, dtype=np.float32)
 
