@@ -60,6 +60,24 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Devices and precision for a train script (docs/distributed.md); checked by :mod:`vaelab.distribute`."""
+    from vaelab.distribute import MODES, PRECISIONS
+
+    g = p.add_argument_group("devices and precision (see docs/distributed.md)")
+    g.add_argument("--distribute", choices=MODES, default="none",
+                   help="none: one device; mirrored: every local GPU (or --devices); multiworker: the machines "
+                        "listed in TF_CONFIG (TensorFlow backend). The global batch and the learning rate stay "
+                        "the params' (default: none)")
+    g.add_argument("--devices", metavar="LIST",
+                   help="with --distribute mirrored: the devices to use, e.g. 0,1 or gpu:0,gpu:1 "
+                        "(default: all local GPUs)")
+    g.add_argument("--mixed-precision", choices=PRECISIONS, default="off",
+                   help="compute in float16 or bfloat16 with float32 weights and a float32 loss; "
+                        "GPUs only, no effect on CPU (default: off)")
+    return p
+
+
 def _parse_bool(text: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
