@@ -217,6 +217,21 @@ def test_two_devices_give_the_single_device_first_step(backend):
         assert r["noise_gap"] > 0.1, r  # identical noise would give 0
 
 
+def test_train_script_on_two_jax_devices_with_an_odd_data_count(tmp_path, mnist_dir):
+    """JAX refuses uneven shards: 101 examples are cut to 100, every batch splits 2 ways, files load."""
+    pytest.importorskip("jax")
+    env = _env("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    cmd = [sys.executable, str(ROOT / "mnist_train.py"), "--data-dir", str(mnist_dir), "--models-dir", str(tmp_path),
+           "--epochs", "1", "--intermediate-dim", "16", "--batch-size", "64", "--limit", "101",
+           "--distribute", "mirrored"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "mirrored on jax, 2 replica(s) in all (devices: cpu:0, cpu:1)" in out.stdout
+    assert "using 100 of 101 training examples" in out.stdout and "using 100 of 101 test examples" in out.stdout
+    decoder = artifacts.load_model(tmp_path / "ld_2_id_16_e_1_decoder.h5")
+    assert decoder.predict(np.zeros((1, 2), "float32"), verbose=0).shape == (1, 784)
+
+
 # --- two workers on 127.0.0.1 ---------------------------------------------------------------------
 
 
