@@ -455,12 +455,16 @@ def _csv_text(fields, rows) -> str:
 
 
 def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
-                  every: int = 1, script: str = "train.py", argv=(), verbose="auto") -> dict[str, list[float]]:
+                  every: int = 1, script: str = "train.py", argv=(), verbose="auto",
+                  exact_order: bool = True) -> dict[str, list[float]]:
     """Compile and fit ``vae`` with checkpoints, exact resume, signal handling and the NaN guard.
 
     Returns the history of all epochs (those before a resume included). Raises :class:`Interrupted` on
     SIGINT/SIGTERM and :class:`UserError` on a NaN loss, both after saving the last good checkpoint.
     ``script`` and ``argv`` are the command line that made this run, quoted in the messages.
+    ``exact_order=False`` lets Keras shuffle (fit's ``shuffle=True``) instead of the seeded per-epoch
+    batches: used under ``tf.distribute``, whose input pipeline does not take an endless PyDataset; a resume
+    then restores weights, optimizer and RNG state but not the shuffling order.
     """
     import time
 
@@ -476,18 +480,24 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
     elif store.latest() is not None:
         print(f"note: starting afresh; the checkpoint {store.latest()} will be replaced "
               "(use --resume to continue it instead)")
-    batches = make_epoch_batches(x_train, params.batch_size, params.seed, start)
+    if exact_order:
+        batches = make_epoch_batches(x_train, params.batch_size, params.seed, start)
+        train_args = dict(x=batches, steps_per_epoch=batches.steps, shuffle=False)
+        steps = batches.steps
+    else:
+        train_args = dict(x=x_train, batch_size=params.batch_size, shuffle=True)
+        steps = len(batch_bounds(len(x_train), params.batch_size))
     cbs = training.callbacks_for(files)
     if start:
         _rewrite_csv_log(cbs, history, start)
     nan_guard = next(c for c in cbs if type(c).__name__ == "StopOnNaN")
     started = time.perf_counter()
     with stop_on_signals(vae) as stop:
-        ckpt = _checkpoint_callback(store, params, every, history, batches.steps, stop, nan_guard)
+        ckpt = _checkpoint_callback(store, params, every, history, steps, stop, nan_guard)
         if start < params.epochs:
-            vae.fit(batches, steps_per_epoch=batches.steps, epochs=params.epochs, initial_epoch=start,
+            vae.fit(**train_args, epochs=params.epochs, initial_epoch=start,
                     validation_data=(x_val,) if x_val is not None else None, validation_batch_size=params.batch_size,
-                    shuffle=False, callbacks=[*cbs, ckpt], verbose=verbose)
+                    callbacks=[*cbs, ckpt], verbose=verbose)
     seconds = time.perf_counter() - started
     done = len(next(iter(ckpt.history.values()), []))
 

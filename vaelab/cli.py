@@ -68,12 +68,27 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--resume`` and ``--checkpoint-every``: the options only train scripts have."""
+    """The options only train scripts have: checkpoints (docs/robustness.md), devices and precision
+    (docs/distributed.md, checked by :mod:`vaelab.distribute`)."""
     g = p.add_argument_group("checkpoints (see docs/robustness.md)")
     g.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")
     g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
                    help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
+
+    from vaelab.distribute import MODES, PRECISIONS
+
+    g = p.add_argument_group("devices and precision (see docs/distributed.md)")
+    g.add_argument("--distribute", choices=MODES, default="none",
+                   help="none: one device; mirrored: every local GPU (or --devices); multiworker: the machines "
+                        "listed in TF_CONFIG (TensorFlow backend). The global batch and the learning rate stay "
+                        "the params' (default: none)")
+    g.add_argument("--devices", metavar="LIST",
+                   help="with --distribute mirrored: the devices to use, e.g. 0,1 or gpu:0,gpu:1 "
+                        "(default: all local GPUs)")
+    g.add_argument("--mixed-precision", choices=PRECISIONS, default="off",
+                   help="compute in float16 or bfloat16 with float32 weights and a float32 loss; "
+                        "GPUs only, no effect on CPU (default: off)")
     return p
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from vaelab import artifacts, cli
+from vaelab import artifacts, cli, distribute
 from vaelab import params as params_mod
 from vaelab.errors import UserError
 
@@ -101,10 +101,10 @@ def check_writable(directory) -> Path:
 
 def train_command(exp: Experiment, params_module, argv) -> int:
     """Parse the command line, train, save every artifact and report the test loss."""
-    p = cli.add_train_options(cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls,
-                                         params_module))
-    args = p.parse_args(argv)
+    p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
+    args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    distribute.check_request(args.distribute, args.devices)
     files = exp.files(params, args.models_dir)
     check_writable(files.models_dir)
     data = exp.load_data(args.data_dir, args.limit)
@@ -112,14 +112,19 @@ def train_command(exp: Experiment, params_module, argv) -> int:
 
     from vaelab import checkpoints, training
 
-    training.seed_everything(params.seed)
-    vae = exp.build_vae(params)
-    x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
-    history = checkpoints.fit_resumable(vae, x_train, x_test, params, files, resume=args.resume,
-                                        every=args.checkpoint_every, script=exp.train_script, argv=argv)
-    for path in checkpoints.save_final(vae, history, params, files, exp.train_script, argv):
-        print(f"saved {path}")
-    test = training.evaluate(vae, x_test, params.batch_size)
+    # Build, compile, fit, save and evaluate in the strategy's scope; only the chief keeps its files.
+    with distribute.session(args.distribute, args.devices, args.mixed_precision, params.batch_size) as plan:
+        training.seed_everything(params.seed)
+        vae = plan.adapt(exp.build_vae(params))
+        x_train, x_test = plan.even(exp.inputs(data.x_train)), plan.even(exp.inputs(data.x_test), "test")
+        out = plan.files(files)
+        history = checkpoints.fit_resumable(vae, x_train, x_test, params, out, resume=args.resume,
+                                            every=args.checkpoint_every, script=exp.train_script, argv=argv,
+                                            exact_order=plan.mode == "none")
+        for path in checkpoints.save_final(vae, history, params, out, exp.train_script, argv):
+            if plan.chief:
+                print(f"saved {path}")
+        test = training.evaluate(vae, x_test, params.batch_size)
     print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
           f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
     return 0

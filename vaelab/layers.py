@@ -22,8 +22,12 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        eps = keras.random.normal(ops.shape(z_mean), stddev=self.epsilon_std, dtype=z_mean.dtype,
-                                  seed=self.seed_generator)
+        replica = _replica_id()
+        if replica is None:
+            eps = keras.random.normal(ops.shape(z_mean), stddev=self.epsilon_std, dtype=z_mean.dtype,
+                                      seed=self.seed_generator)
+        else:
+            eps = _replica_normal(ops.shape(z_mean), self.epsilon_std, z_mean.dtype, self.seed_generator, replica)
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
     def compute_output_shape(self, input_shape):
@@ -31,3 +35,34 @@ class Sampling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon_std": self.epsilon_std, "seed": self.seed}
+
+
+def _replica_id():
+    """This replica's index under ``tf.distribute`` with several replicas, else None.
+
+    Every replica runs the same step with the same mirrored seed state, so without folding this index in,
+    all replicas would draw the same noise for their shares of a batch (tested in tests/test_distribute.py).
+    JAX's ``DataParallel`` draws for the global batch at once and needs nothing.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
+REPLICA_SEED_STRIDE = 1_000_003  # a prime: shifts the seed's first word per replica, far from other seeds
+
+
+def _replica_normal(shape, stddev, dtype, seed_generator, replica):
+    """Normal noise from the layer's next seed with ``replica`` folded in (TensorFlow only)."""
+    import tensorflow as tf
+
+    seed = tf.cast(seed_generator.next(), "int64")
+    seed = seed + tf.stack([tf.cast(replica, "int64") * REPLICA_SEED_STRIDE + REPLICA_SEED_STRIDE,
+                            tf.constant(0, "int64")])
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
+    return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)

@@ -42,7 +42,9 @@ def _scale_for_replicas(loss):
     """Divide by the replica count under ``tf.distribute``.
 
     Keras scales its own compiled losses this way, but not a ``compute_loss`` override: without this a
-    2-replica run reports and applies twice the loss (tested in tests/test_models.py).
+    2-replica run reports and applies twice the loss (tested in tests/test_distribute.py). Exact because
+    :mod:`vaelab.distribute` gives every replica an equal share of each batch. JAX's ``DataParallel``
+    computes on the global batch, so there is nothing to divide.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -83,7 +85,10 @@ class VAE(keras.Model):
         return {"reconstruction": self.decoder(z, training=training), "z_mean": z_mean, "z_log_var": z_log_var}
 
     def per_example_losses(self, x, outputs):
-        """(weighted reconstruction, KL) per example, both in the loss's units."""
+        """(weighted reconstruction, KL) per example, both in the loss's units, computed in float32 (also
+        under a mixed-precision policy, where float16 would round the summed log-likelihood)."""
+        x = ops.cast(x, "float32")
+        outputs = {k: ops.cast(v, "float32") for k, v in outputs.items()}
         recon = self.reconstruction_weight * reconstruction_error(x, outputs["reconstruction"], self.reconstruction)
         return recon, kl_divergence(outputs["z_mean"], outputs["z_log_var"])
 
@@ -94,7 +99,7 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(kl)
         total = recon + self.kl_weight * kl
         for extra in self.losses:  # regularisers, if a builder adds any
-            total = total + ops.sum(extra)
+            total = total + ops.cast(ops.sum(extra), "float32")
         return _scale_for_replicas(total)
 
     @property
@@ -128,14 +133,17 @@ def mean_encoder(encoder: keras.Model) -> keras.Model:
 
 
 # --- builders -------------------------------------------------------------------------------------
+# The layers whose outputs enter the loss (z_mean, z_log_var, x_hat) compute in float32 under any dtype
+# policy, as the Keras mixed-precision guide advises for a model's last layers; under the default float32
+# policy this changes nothing.
 
 
 def build_dense_encoder(original_dim: int, intermediate_dim: int, latent_dim: int) -> keras.Model:
     """``original_dim -> Dense(intermediate, relu) -> (z_mean, z_log_var)``."""
     x = keras.Input(shape=(original_dim,), name="x")
     h = layers.Dense(intermediate_dim, activation="relu", name="encoder_hidden")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(h)
     return keras.Model(x, [z_mean, z_log_var], name="encoder")
 
 
@@ -143,7 +151,7 @@ def build_dense_decoder(latent_dim: int, intermediate_dim: int, original_dim: in
     """``latent_dim -> Dense(intermediate, relu) -> Dense(original_dim, sigmoid)``."""
     z = keras.Input(shape=(latent_dim,), name="z")
     h = layers.Dense(intermediate_dim, activation="relu", name="decoder_hidden")(z)
-    x_hat = layers.Dense(original_dim, activation="sigmoid", name="x_hat")(h)
+    x_hat = layers.Dense(original_dim, activation="sigmoid", name="x_hat", dtype="float32")(h)
     return keras.Model(z, x_hat, name="decoder")
 
 
