@@ -116,7 +116,8 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     vae = exp.build_vae(params)
     x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
     history = checkpoints.fit_resumable(vae, x_train, x_test, params, files, resume=args.resume,
-                                        every=args.checkpoint_every, script=exp.train_script, argv=argv)
+                                        every=args.checkpoint_every, script=exp.train_script, argv=argv,
+                                        deterministic=args.seed is not None)
     for path in checkpoints.save_final(vae, history, params, files, exp.train_script, argv):
         print(f"saved {path}")
     test = training.evaluate(vae, x_test, params.batch_size)
