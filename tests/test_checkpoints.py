@@ -173,7 +173,9 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     store = checkpoints.CheckpointStore(ModelFiles(tmp_path, "p"))
     snap = checkpoints.Snapshot(1, {"loss": [1.0]}, {"w": np.ones(3)}, {"it": np.array(1)},
                                 {"numpy": None, "python": None})
+    (store.root / ".epoch_00009.x1y2.tmp").mkdir(parents=True)  # left by a write that was killed
     first = store.write(snap, MnistParams())
+    assert sorted(p.name for p in store.root.iterdir()) == ["epoch_00001"]
     real_replace = os.replace
 
     def full_disk(src, dst):
@@ -241,3 +243,17 @@ def test_nan_in_the_first_epoch_points_to_no_older_runs_checkpoint(mnist_dir, tm
     assert err.err.strip().splitlines()[-1] == (
         "error: the loss became NaN/Inf in epoch 1 (batch 0); no checkpoint was written yet; lower "
         "--learning-rate or check the data")
+
+
+def test_first_signal_asks_to_stop_second_ctrl_c_stops_at_once(capsys):
+    class Model:
+        stop_training = False
+
+    model, before = Model(), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with checkpoints.stop_on_signals(model) as state:
+            signal.raise_signal(signal.SIGTERM)
+            assert state["signal"] == signal.SIGTERM and model.stop_training
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before  # the handlers are put back
+    assert "SIGTERM received: stopping after this batch and saving a checkpoint" in capsys.readouterr().err

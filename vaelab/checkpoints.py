@@ -292,8 +292,9 @@ class CheckpointStore:
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        for p in self.root.iterdir():
-            if p != target and (_EPOCH_DIR.match(p.name) or p.name.endswith(".old")):
+        for p in self.root.iterdir():  # older checkpoints, and temporaries of writes that were killed
+            if p != target and (_EPOCH_DIR.match(p.name) or p.name.endswith(".old")
+                                or (p.name.startswith(".epoch_") and p.name.endswith(".tmp"))):
                 shutil.rmtree(p, ignore_errors=True)
         return target
 
