@@ -17,7 +17,8 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     models, _, prefix = trained_mnist
     names = sorted(p.name for p in models.iterdir())
     assert names == sorted([f"{prefix}_{s}" for s in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl",
-                                                       "history.json", "params.json", "log.csv")] + ["checkpoints", "tensorboard"])
+                                                       "history.json", "params.json", "log.csv")]
+                          + ["checkpoints", "tensorboard"])
     history = artifacts.load_history(models / f"{prefix}_history.pkl")
     assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss",
                             "val_kl_loss"}
