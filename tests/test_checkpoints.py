@@ -84,19 +84,25 @@ def test_epoch_batches_cover_each_example_once_per_epoch():
 
 
 def test_same_seed_same_bits_other_seed_differs(mnist_dir, tmp_path):
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
     for name in ("a", "b"):
-        assert run_script("mnist_train.py", *_args(mnist_dir, tmp_path / name)) == 0
+        assert run_script("mnist_train.py", *_args(mnist_dir, tmp_path / name, "--seed", "0")) == 0
+        assert is_op_determinism_enabled()  # an explicit --seed asks for deterministic kernels
     _assert_same_run(tmp_path / "a", tmp_path / "b")
     assert run_script("mnist_train.py", *_args(mnist_dir, tmp_path / "c", "--seed", "1")) == 0
     a, c = _h5_arrays(tmp_path / "a" / f"{PREFIX}_decoder.h5"), _h5_arrays(tmp_path / "c" / f"{PREFIX}_decoder.h5")
     assert any(not np.array_equal(a[k], c[k]) for k in a)
+    assert run_script("mnist_train.py", *_args(mnist_dir, tmp_path / "d")) == 0
+    assert not is_op_determinism_enabled()  # the default seed keeps the faster default kernels
 
 
-@pytest.mark.parametrize("every", [1, 5])
-def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every):
+@pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"])], ids=["every-1-default-ops", "every-5-det-ops"])
+def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every, seed):
+    """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks."""
     full, parts = tmp_path / "full", tmp_path / "parts"
-    assert run_script("mnist_train.py", *_args(mnist_dir, full)) == 0
-    args = _args(mnist_dir, parts, "--checkpoint-every", str(every))
+    assert run_script("mnist_train.py", *_args(mnist_dir, full, *seed)) == 0
+    args = _args(mnist_dir, parts, "--checkpoint-every", str(every), *seed)
     with monkeypatch.context() as m:
         _interrupt_at(m, epoch=1, batch=1)  # Ctrl-C in the middle of the second epoch
         assert run_script("mnist_train.py", *args) == 130
@@ -167,7 +173,9 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     store = checkpoints.CheckpointStore(ModelFiles(tmp_path, "p"))
     snap = checkpoints.Snapshot(1, {"loss": [1.0]}, {"w": np.ones(3)}, {"it": np.array(1)},
                                 {"numpy": None, "python": None})
+    (store.root / ".epoch_00009.x1y2.tmp").mkdir(parents=True)  # left by a write that was killed
     first = store.write(snap, MnistParams())
+    assert sorted(p.name for p in store.root.iterdir()) == ["epoch_00001"]
     real_replace = os.replace
 
     def full_disk(src, dst):
@@ -212,3 +220,40 @@ def test_sigterm_to_a_real_training_process(mnist_dir, tmp_path):
     assert last.startswith("error: interrupted by SIGTERM after epoch ") and last.endswith(" --resume"), last
     epochs = [int(p.name[6:]) for p in root.glob("epoch_*")]
     assert len(epochs) == 1 and f"after epoch {epochs[0]} of 500" in last
+
+
+def test_nan_in_the_first_epoch_points_to_no_older_runs_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
+    import keras
+
+    class PoisonAtOnce(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            kernel = self.model.decoder.get_layer("x_hat").kernel
+            kernel.assign(np.full(kernel.shape, np.inf, dtype="float32"))
+
+    models = tmp_path / "m"
+    stale = models / "checkpoints" / PREFIX / "epoch_00002"
+    stale.mkdir(parents=True)
+    (stale / "state.json").write_text("{}")  # an older run's checkpoint: not this run's last good state
+    with monkeypatch.context() as m:
+        real = training.callbacks_for
+        m.setattr(training, "callbacks_for", lambda *a, **k: [*real(*a, **k), PoisonAtOnce()])
+        assert run_script("mnist_train.py", *_args(mnist_dir, models)) == 2
+    err = capsys.readouterr()
+    assert "note: starting afresh; the checkpoint" in err.out
+    assert err.err.strip().splitlines()[-1] == (
+        "error: the loss became NaN/Inf in epoch 1 (batch 0); no checkpoint was written yet; lower "
+        "--learning-rate or check the data")
+
+
+def test_first_signal_asks_to_stop_second_ctrl_c_stops_at_once(capsys):
+    class Model:
+        stop_training = False
+
+    model, before = Model(), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with checkpoints.stop_on_signals(model) as state:
+            signal.raise_signal(signal.SIGTERM)
+            assert state["signal"] == signal.SIGTERM and model.stop_training
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before  # the handlers are put back
+    assert "SIGTERM received: stopping after this batch and saving a checkpoint" in capsys.readouterr().err

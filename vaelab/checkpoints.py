@@ -15,7 +15,7 @@ Resume is exact (same weights and history as an uninterrupted run, tested) becau
 hidden RNG state: the training set is shuffled by :class:`EpochBatches` with a permutation derived from
 ``(seed, epoch)`` instead of by ``fit(shuffle=True)`` (whose order depends on how many epochs the
 same ``fit`` call has run), the sampling noise comes from a SeedGenerator whose state is checkpointed,
-and TensorFlow runs with deterministic ops.
+and (with an explicit ``--seed``) TensorFlow runs with deterministic ops.
 
 SIGINT (Ctrl-C) and SIGTERM during training finish the current batch, abandon the rest of that epoch
 (keeping a partial epoch would make resume inexact), write the checkpoint of the last completed epoch,
@@ -65,19 +65,26 @@ class Interrupted(UserError):
 # --- determinism ----------------------------------------------------------------------------------
 
 
-def make_deterministic(seed: int) -> None:
-    """Seed Python, numpy and Keras, and ask TensorFlow for deterministic kernels.
+def make_deterministic(seed: int, ops: bool = False) -> None:
+    """Seed Python, numpy and Keras; with ``ops``, also make TensorFlow use deterministic kernels.
 
-    On CPU, TensorFlow's multi-threaded reductions may otherwise sum in a different order from run to
-    run; ``enable_op_determinism`` removes that (measured cost: see docs/robustness.md).
+    ``ops`` is what an explicit ``--seed`` asks for: ``enable_op_determinism`` guarantees bit-for-bit
+    repeatable runs at some cost in speed (docs/robustness.md has the measurement). Without it, the default
+    kernels run; on the CPUs we measured they repeated bit for bit too, but TensorFlow does not promise
+    that. Set per run (not just switched on) so that runs in one process do not inherit the previous run's
+    choice. Call it before ``compile``.
     """
     import keras
 
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
+        from tensorflow.python.framework import config as tf_config
 
-        tf.config.experimental.enable_op_determinism()
+        if ops:
+            tf.config.experimental.enable_op_determinism()
+        else:
+            tf_config.disable_op_determinism()
 
 
 # --- shuffling that does not depend on history ---------------------------------------------------
@@ -285,8 +292,9 @@ class CheckpointStore:
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        for p in self.root.iterdir():
-            if p != target and (_EPOCH_DIR.match(p.name) or p.name.endswith(".old")):
+        for p in self.root.iterdir():  # older checkpoints, and temporaries of writes that were killed
+            if p != target and (_EPOCH_DIR.match(p.name) or p.name.endswith(".old")
+                                or (p.name.startswith(".epoch_") and p.name.endswith(".tmp"))):
                 shutil.rmtree(p, ignore_errors=True)
         return target
 
@@ -369,8 +377,8 @@ def stop_on_signals(model):
 # --- the resumable fit ----------------------------------------------------------------------------
 
 
-def _checkpoint_callback(store: CheckpointStore, params, every: int, history: dict, steps: int, stop_state,
-                         nan_guard):
+def _checkpoint_callback(store: CheckpointStore, params, every: int, history: dict, start: int, steps: int,
+                         stop_state, nan_guard):
     import keras
 
     class Checkpointer(keras.callbacks.Callback):
@@ -380,7 +388,7 @@ def _checkpoint_callback(store: CheckpointStore, params, every: int, history: di
             super().__init__()
             self.history = {k: list(v) for k, v in history.items()}
             self.last: Snapshot | None = None
-            self.written: int | None = None
+            self.written: int | None = start or None  # the checkpoint a resume started from counts as ours
             self.batches = 0
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -403,11 +411,12 @@ def _checkpoint_callback(store: CheckpointStore, params, every: int, history: di
                 self.save()
 
         def save(self) -> Path | None:
-            """Write the last snapshot unless it is on disk already; the newest checkpoint's path."""
+            """Write the last snapshot unless it is on disk already; the path of this run's newest checkpoint
+            (None when it has none: an older run's checkpoint is not this run's last good state)."""
             if self.last is not None and self.written != self.last.epoch:
                 store.write(self.last, params)
                 self.written = self.last.epoch
-            return store.latest()
+            return store.path(self.written) if self.written is not None else None
 
     return Checkpointer()
 
@@ -455,13 +464,14 @@ def _csv_text(fields, rows) -> str:
 
 
 def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
-                  every: int = 1, script: str = "train.py", argv=(), verbose="auto",
-                  exact_order: bool = True) -> dict[str, list[float]]:
+                  every: int = 1, script: str = "train.py", argv=(), deterministic: bool = False,
+                  verbose="auto", exact_order: bool = True) -> dict[str, list[float]]:
     """Compile and fit ``vae`` with checkpoints, exact resume, signal handling and the NaN guard.
 
     Returns the history of all epochs (those before a resume included). Raises :class:`Interrupted` on
     SIGINT/SIGTERM and :class:`UserError` on a NaN loss, both after saving the last good checkpoint.
-    ``script`` and ``argv`` are the command line that made this run, quoted in the messages.
+    ``script`` and ``argv`` are the command line that made this run, quoted in the messages;
+    ``deterministic`` turns on TensorFlow's deterministic ops (see :func:`make_deterministic`).
     ``exact_order=False`` lets Keras shuffle (fit's ``shuffle=True``) instead of the seeded per-epoch
     batches: used under ``tf.distribute``, whose input pipeline does not take an endless PyDataset; a resume
     then restores weights, optimizer and RNG state but not the shuffling order.
@@ -470,7 +480,7 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
 
     from vaelab import training
 
-    make_deterministic(params.seed)
+    make_deterministic(params.seed, ops=deterministic)
     vae.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate))
     vae.optimizer.build(vae.trainable_variables)
     store = CheckpointStore(files)
@@ -493,7 +503,7 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
     nan_guard = next(c for c in cbs if type(c).__name__ == "StopOnNaN")
     started = time.perf_counter()
     with stop_on_signals(vae) as stop:
-        ckpt = _checkpoint_callback(store, params, every, history, steps, stop, nan_guard)
+        ckpt = _checkpoint_callback(store, params, every, history, start, steps, stop, nan_guard)
         if start < params.epochs:
             vae.fit(**train_args, epochs=params.epochs, initial_epoch=start,
                     validation_data=(x_val,) if x_val is not None else None, validation_batch_size=params.batch_size,

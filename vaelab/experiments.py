@@ -120,7 +120,7 @@ def train_command(exp: Experiment, params_module, argv) -> int:
         out = plan.files(files)
         history = checkpoints.fit_resumable(vae, x_train, x_test, params, out, resume=args.resume,
                                             every=args.checkpoint_every, script=exp.train_script, argv=argv,
-                                            exact_order=plan.mode == "none")
+                                            deterministic=args.seed is not None, exact_order=plan.mode == "none")
         for path in checkpoints.save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")
