@@ -248,7 +248,9 @@ def _free_ports(n: int) -> list[int]:
 
 def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_dir):
     """Two TF_CONFIG workers on 127.0.0.1 (2 replicas), beside a one-device run of the same command: without
-    sampling noise the histories agree, so sharding, shuffling and loss scaling match across workers."""
+    sampling noise the histories agree, so sharding, shuffling and loss scaling match across workers.
+    The reference runs under a one-device MirroredStrategy so that it shuffles as the workers do (Keras's
+    shuffle; the single-device default uses the seeded per-epoch order of vaelab.checkpoints)."""
     pytest.importorskip("tensorflow")
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     procs = []
@@ -258,7 +260,8 @@ def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_d
         cmd = [sys.executable, str(ROOT / "mnist_train.py"), "--data-dir", str(mnist_dir), "--models-dir",
                str(tmp_path / f"models{'' if index is None else index}"), "--epochs", "1", "--intermediate-dim",
                "16", "--batch-size", "64", "--epsilon-std", "0",
-               "--distribute", "none" if index is None else "multiworker"]
+               *(["--distribute", "mirrored", "--devices", "cpu:0"] if index is None else
+                 ["--distribute", "multiworker"])]
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
     outputs = []
