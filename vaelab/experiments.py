@@ -32,6 +32,10 @@ class Experiment:
     # Architectures for model files Keras 3 cannot read whole (Keras 2.0 HDF5): params -> model.
     rebuild_encoder: Callable | None = None  # x -> z_mean
     rebuild_decoder: Callable | None = None
+    # Callbacks beyond the CSV log, TensorBoard and NaN guard: (params, files) -> list.
+    callbacks: Callable | None = None
+    # What to say (and save) about the test set after training: (test metrics, history, params, files) -> None.
+    report: Callable | None = None
 
     def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix or path), else by the params."""
@@ -104,9 +108,15 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = p.parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
-    files = exp.files(params, args.models_dir)
+    train_and_save(exp, params, args.data_dir, args.models_dir, args.limit)
+    return 0
+
+
+def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None) -> artifacts.ModelFiles:
+    """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files."""
+    files = exp.files(params, models_dir)
     check_writable(files.models_dir)
-    data = exp.load_data(args.data_dir, args.limit)
+    data = exp.load_data(data_dir, limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
 
     from vaelab import training
@@ -114,13 +124,17 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     training.seed_everything(params.seed)
     vae = exp.build_vae(params)
     x_train, x_test = exp.inputs(data.x_train), exp.inputs(data.x_test)
-    history = training.fit(vae, x_train, x_test, params, files)
+    extra = exp.callbacks(params, files) if exp.callbacks else ()
+    history = training.fit(vae, x_train, x_test, params, files, extra_callbacks=extra)
     for path in training.save_trained(vae, history, params, files):
         print(f"saved {path}")
     test = training.evaluate(vae, x_test, params.batch_size)
-    print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
-          f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
-    return 0
+    if exp.report:
+        exp.report(test, history, params, files)
+    else:
+        print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
+              f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+    return files
 
 
 # --- generating -----------------------------------------------------------------------------------
@@ -235,3 +249,57 @@ def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str =
     z = trained.encode(data.x_test)
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
                                 title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
+
+
+# --- Fashion-MNIST --------------------------------------------------------------------------------
+
+
+def _fashion_data(data_dir, limit):
+    from vaelab.data import load_fashion_mnist
+
+    return load_fashion_mnist(data_dir, limit)
+
+
+def _conv_vae(params):
+    from vaelab.models import build_conv_vae
+
+    return build_conv_vae(params)
+
+
+def _fashion_callbacks(params, files):
+    from vaelab.training import early_stopping_callbacks
+
+    return early_stopping_callbacks(params, files)
+
+
+def mse_report(test: dict, history: dict, params, files: artifacts.ModelFiles) -> dict:
+    """Print and save (``…_test.json``) the test MSE per pixel, KL, epochs run and seconds per epoch.
+
+    The loss is ``rmse_multiplier * MSE + kl_multiplier * KL``, so MSE is the reconstruction term divided
+    by ``rmse_multiplier``; KL is in nats per image.
+    """
+    mse = test["reconstruction_loss"] / params.rmse_multiplier if params.rmse_multiplier else float("nan")
+    val = history.get("val_loss", [])
+    seconds = history.get("epoch_seconds", [])
+    summary = {
+        "test_loss": test["loss"], "test_mse": mse, "test_kl": test["kl_loss"],
+        "test_reconstruction_term": test["reconstruction_loss"],
+        "epochs_run": len(history.get("loss", [])), "epochs_max": params.epochs,
+        "best_epoch": int(np.argmin(val)) + 1 if val else None,
+        "best_val_loss": float(np.min(val)) if val else None,
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "seconds_total": float(np.sum(seconds)) if seconds else None,
+    }
+    path = artifacts.save_json(summary, files.test_json)
+    print(f"test: loss {test['loss']:.2f} = {params.rmse_multiplier:g} x MSE {mse:.5f} "
+          f"+ {params.kl_multiplier:g} x KL {test['kl_loss']:.2f} (KL in nats per image)")
+    best = f", best epoch {summary['best_epoch']} (weights restored)" if val else ""
+    timing = f", {summary['seconds_per_epoch']:.1f} s/epoch" if seconds else ""
+    print(f"epochs run {summary['epochs_run']} of {params.epochs}{best}{timing}")
+    print(f"saved {path}")
+    return summary
+
+
+FASHION_MNIST = Experiment("fashion_mnist", params_mod.FashionMnistParams, _fashion_data, _conv_vae,
+                           lambda p: (p.img_height, p.img_width, 1), "fashion_mnist_train.py",
+                           callbacks=_fashion_callbacks, report=mse_report)
