@@ -34,7 +34,7 @@ class Experiment:
     rebuild_decoder: Callable | None = None
     # Callbacks beyond the CSV log, TensorBoard and NaN guard: (params, files) -> list.
     callbacks: Callable | None = None
-    # What to say (and save) about the test set after training: (test metrics, history, params, files) -> None.
+    # What to say (and save) about the test set after training: (test metrics, history, params, files).
     report: Callable | None = None
 
     def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
