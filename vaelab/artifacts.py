@@ -67,6 +67,16 @@ class ModelFiles:
         return self._p("log.csv")
 
     @property
+    def best_weights(self) -> Path:
+        """Weights of the epoch with the best validation loss so far, kept while training runs."""
+        return self._p("best.weights.h5")
+
+    @property
+    def test_json(self) -> Path:
+        """Test-set metrics written after training."""
+        return self._p("test.json")
+
+    @property
     def tensorboard_dir(self) -> Path:
         return Path(self.models_dir) / "tensorboard" / self.prefix
 
@@ -141,6 +151,17 @@ def save_model(model, path) -> Path:
     finally:
         absl.setLevel(level)
     return Path(path)
+
+
+def save_weights(model, path) -> Path:
+    """``model.save_weights`` to a temporary ``….weights.h5`` file, then rename."""
+    path = Path(path)
+    if not path.name.endswith(".weights.h5"):
+        raise ValueError(f"weights files must end in .weights.h5, got {path.name}")
+    with atomic_path(path) as tmp:
+        tmp.unlink()  # let Keras create the file itself
+        model.save_weights(tmp)
+    return path
 
 
 def save_figure(fig, path, **kwargs) -> Path:

@@ -465,7 +465,7 @@ def _csv_text(fields, rows) -> str:
 
 def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
                   every: int = 1, script: str = "train.py", argv=(), deterministic: bool = False,
-                  verbose="auto", exact_order: bool = True) -> dict[str, list[float]]:
+                  verbose="auto", exact_order: bool = True, extra_callbacks=()) -> dict[str, list[float]]:
     """Compile and fit ``vae`` with checkpoints, exact resume, signal handling and the NaN guard.
 
     Returns the history of all epochs (those before a resume included). Raises :class:`Interrupted` on
@@ -474,7 +474,8 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
     ``deterministic`` turns on TensorFlow's deterministic ops (see :func:`make_deterministic`).
     ``exact_order=False`` lets Keras shuffle (fit's ``shuffle=True``) instead of the seeded per-epoch
     batches: used under ``tf.distribute``, whose input pipeline does not take an endless PyDataset; a resume
-    then restores weights, optimizer and RNG state but not the shuffling order.
+    then restores weights, optimizer and RNG state but not the shuffling order. ``extra_callbacks`` are a
+    dataset's own (learning-rate schedule, early stopping, best checkpoint).
     """
     import time
 
@@ -507,7 +508,7 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
         if start < params.epochs:
             vae.fit(**train_args, epochs=params.epochs, initial_epoch=start,
                     validation_data=(x_val,) if x_val is not None else None, validation_batch_size=params.batch_size,
-                    callbacks=[*cbs, ckpt], verbose=verbose)
+                    callbacks=[*cbs, *extra_callbacks, ckpt], verbose=verbose)
     seconds = time.perf_counter() - started
     done = len(next(iter(ckpt.history.values()), []))
 

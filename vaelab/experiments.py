@@ -32,6 +32,10 @@ class Experiment:
     # Architectures for model files Keras 3 cannot read whole (Keras 2.0 HDF5): params -> model.
     rebuild_encoder: Callable | None = None  # x -> z_mean
     rebuild_decoder: Callable | None = None
+    # Callbacks beyond the CSV log, TensorBoard and NaN guard: (params, files) -> list.
+    callbacks: Callable | None = None
+    # What to say (and save) about the test set after training: (test metrics, history, params, files).
+    report: Callable | None = None
 
     def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix or path), else by the params."""
@@ -104,30 +108,47 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
-    distribute.check_request(args.distribute, args.devices)
-    files = exp.files(params, args.models_dir)
+    train_and_save(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv)
+    return 0
+
+
+def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, options=None,
+                   argv=()) -> artifacts.ModelFiles:
+    """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files.
+
+    ``options`` holds the train-only command-line options (:func:`vaelab.cli.add_train_options`: resume,
+    checkpoints, devices, precision); ``None`` means their defaults.
+    """
+    opts = options if options is not None else cli.add_train_options(argparse.ArgumentParser()).parse_args([])
+    distribute.check_request(opts.distribute, opts.devices)
+    files = exp.files(params, models_dir)
     check_writable(files.models_dir)
-    data = exp.load_data(args.data_dir, args.limit)
+    data = exp.load_data(data_dir, limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
 
     from vaelab import checkpoints, training
 
     # Build, compile, fit, save and evaluate in the strategy's scope; only the chief keeps its files.
-    with distribute.session(args.distribute, args.devices, args.mixed_precision, params.batch_size) as plan:
+    with distribute.session(opts.distribute, opts.devices, opts.mixed_precision, params.batch_size) as plan:
         training.seed_everything(params.seed)
         vae = plan.adapt(exp.build_vae(params))
         x_train, x_test = plan.even(exp.inputs(data.x_train)), plan.even(exp.inputs(data.x_test), "test")
         out = plan.files(files)
-        history = checkpoints.fit_resumable(vae, x_train, x_test, params, out, resume=args.resume,
-                                            every=args.checkpoint_every, script=exp.train_script, argv=argv,
-                                            deterministic=args.seed is not None, exact_order=plan.mode == "none")
+        extra = exp.callbacks(params, out) if exp.callbacks else ()
+        history = checkpoints.fit_resumable(vae, x_train, x_test, params, out, resume=opts.resume,
+                                            every=opts.checkpoint_every, script=exp.train_script, argv=argv,
+                                            deterministic=getattr(options, "seed", None) is not None,
+                                            exact_order=plan.mode == "none", extra_callbacks=extra)
         for path in checkpoints.save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")
         test = training.evaluate(vae, x_test, params.batch_size)
-    print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
-          f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
-    return 0
+    if exp.report:
+        exp.report(test, history, params, files)
+    else:
+        print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
+              f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+    return files
 
 
 # --- generating -----------------------------------------------------------------------------------
@@ -280,3 +301,193 @@ def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str =
     z = trained.encode(data.x_test)
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
                                 title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
+
+
+# --- Fashion-MNIST --------------------------------------------------------------------------------
+
+
+def _fashion_data(data_dir, limit):
+    from vaelab.data import load_fashion_mnist
+
+    return load_fashion_mnist(data_dir, limit)
+
+
+def _conv_vae(params):
+    from vaelab.models import build_conv_vae
+
+    return build_conv_vae(params)
+
+
+def _fashion_callbacks(params, files):
+    from vaelab.training import early_stopping_callbacks
+
+    return early_stopping_callbacks(params, files)
+
+
+def mse_report(test: dict, history: dict, params, files: artifacts.ModelFiles) -> dict:
+    """Print and save (``…_test.json``) the test MSE per pixel, KL, epochs run and seconds per epoch.
+
+    The loss is ``rmse_multiplier * MSE + kl_multiplier * KL``, so MSE is the reconstruction term divided
+    by ``rmse_multiplier``; KL is in nats per image.
+    """
+    mse = test["reconstruction_loss"] / params.rmse_multiplier if params.rmse_multiplier else float("nan")
+    val = history.get("val_loss", [])
+    seconds = history.get("epoch_seconds", [])
+    summary = {
+        "test_loss": test["loss"], "test_mse": mse, "test_kl": test["kl_loss"],
+        "test_reconstruction_term": test["reconstruction_loss"],
+        "epochs_run": len(history.get("loss", [])), "epochs_max": params.epochs,
+        "best_epoch": int(np.argmin(val)) + 1 if val else None,
+        "best_val_loss": float(np.min(val)) if val else None,
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "seconds_total": float(np.sum(seconds)) if seconds else None,
+    }
+    path = artifacts.save_json(summary, files.test_json)
+    print(f"test: loss {test['loss']:.2f} = {params.rmse_multiplier:g} x MSE {mse:.5f} "
+          f"+ {params.kl_multiplier:g} x KL {test['kl_loss']:.2f} (KL in nats per image)")
+    best = f", best epoch {summary['best_epoch']} (weights restored)" if val else ""
+    timing = f", {summary['seconds_per_epoch']:.1f} s/epoch" if seconds else ""
+    print(f"epochs run {summary['epochs_run']} of {params.epochs}{best}{timing}")
+    print(f"saved {path}")
+    return summary
+
+
+FASHION_MNIST = Experiment("fashion_mnist", params_mod.FashionMnistParams, _fashion_data, _conv_vae,
+                           lambda p: (p.img_height, p.img_width, 1), "fashion_mnist_train.py",
+                           callbacks=_fashion_callbacks, report=mse_report)
+
+
+# --- morphing between classes ---------------------------------------------------------------------
+
+MORPH_MODES = ("morph", "interpolate")
+# Pairs drawn when no --from/--to is given: (A, B) decodes mean_A + alpha * mean_B.
+DEFAULT_MORPH_PAIRS = (("t-shirt", "dress"), ("sneaker", "ankle-boot"), ("sandal", "sneaker"), ("trouser", "bag"))
+
+
+def add_morph_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("morphing")
+    g.add_argument("--from", dest="from_", action="append", default=[], metavar="A",
+                   help="class to start from: a name (dress, t-shirt, ankle-boot, ...) or an index 0-9; "
+                        "repeatable, paired in order with --to")
+    g.add_argument("--to", action="append", default=[], metavar="B",
+                   help="class whose mean is added (morph) or reached (interpolate); repeatable")
+    g.add_argument("--mode", choices=MORPH_MODES, default="morph",
+                   help="morph: mean_A + alpha * mean_B, alpha in [0, alpha_max]; interpolate: "
+                        "(1 - alpha) * mean_A + alpha * mean_B, alpha in [0, 1] (default: morph)")
+    g.add_argument("--train", action="store_true", help="train the model first when it does not exist yet")
+    g.add_argument("--model", metavar="PREFIX",
+                   help="model file prefix in --models-dir (e.g. fashion_mnist_ld_3_e_18), or a path to it; "
+                        "default: the prefix the params give")
+    g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
+    return p
+
+
+def morph_pairs(froms: list[str], tos: list[str], class_names: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The (A, B) class indices of ``--from``/``--to`` given in order, or the default pairs when none."""
+    from vaelab.data import class_index
+
+    if len(froms) != len(tos):
+        raise UserError(f"give --from and --to the same number of times (got {len(froms)} --from and "
+                        f"{len(tos)} --to); they pair up in order")
+    pairs = list(zip(froms, tos)) or list(DEFAULT_MORPH_PAIRS)
+    return [(class_index(a, class_names), class_index(b, class_names)) for a, b in pairs]
+
+
+def morph_latents(means: np.ndarray, a: int, b: int, mode: str, n: int, alpha_max: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(alphas, z)`` of one strip from class ``a`` to ``b``; ``z[0]`` is exactly ``means[a]``.
+
+    ``morph``: ``means[a] + alpha * means[b]`` for ``n`` alphas in ``[0, alpha_max]``;
+    ``interpolate``: ``(1 - alpha) * means[a] + alpha * means[b]`` for ``n`` alphas in ``[0, 1]``.
+    """
+    from vaelab import latent
+
+    if mode not in MORPH_MODES:
+        raise ValueError(f"mode must be one of {MORPH_MODES}, got {mode!r}")
+    for c in (a, b):
+        if not np.all(np.isfinite(means[c])):
+            raise UserError(f"class {c} has no images to average (is --limit too small?)")
+    alphas = np.linspace(0.0, alpha_max if mode == "morph" else 1.0, n)
+    fn = latent.morph if mode == "morph" else latent.interpolate
+    return alphas, fn(means[a], means[b], alphas)
+
+
+def load_or_train(exp: Experiment, params_module, args) -> tuple[params_mod.Params, Trained]:
+    """The command line's params and the trained model, training it first with ``--train`` when it is missing.
+
+    The params returned are the command line's (figure entries such as ``amount_to_generate`` come from
+    them); the model's own architecture comes from the params JSON saved beside it.
+    """
+    from vaelab import plots
+
+    params = cli.params_from_args(exp.params_cls, params_module, args)
+    plots.setup(args.show)
+    check_writable(args.results_dir)
+    files = exp.files(params, args.models_dir, args.model)
+    missing = [p for p in (files.encoder, files.decoder_path()) if not p.exists()]
+    if missing:
+        if not args.train:
+            raise UserError(f"no trained model {files.models_dir / files.prefix}_*.h5 ({missing[0].name} is "
+                            f"missing); pass --train to train it first, or run: {exp.train_hint(params)}")
+        if args.model:
+            raise UserError(f"--train makes the model the params name ({params.model_prefix()}); "
+                            f"drop --model {args.model} or train that model separately")
+        print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
+        train_and_save(exp, params, args.data_dir, args.models_dir, args.limit)
+    return params, load_trained(exp, params, args.models_dir, args.model)
+
+
+def first_of_each_class(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Index of the first example of each class present, in class order."""
+    y = np.asarray(y)
+    return np.array([int(np.argmax(y == c)) for c in range(n_classes) if np.any(y == c)], dtype=int)
+
+
+def save_reconstructions(trained: Trained, x: np.ndarray, y: np.ndarray, class_names, results_dir) -> Path:
+    """One test image per class over its reconstruction, decoded from z_mean (no sampling noise)."""
+    from vaelab import plots
+
+    idx = first_of_each_class(y, len(class_names))
+    recon = trained.decode(trained.encode(x[idx]))
+    titles = [class_names[y[i]] for i in idx] + ["reconstructed"] * len(idx)
+    return plots.panels(np.concatenate([x[idx], recon]), trained.result(results_dir, "reconstructions"),
+                        titles=titles, rows=2,
+                        suptitle=f"{trained.files.prefix}: test images (top) and their reconstructions")
+
+
+def save_samples(trained: Trained, n: int, results_dir, per_row: int = 10) -> Path:
+    """``n`` images decoded from z ~ N(0, I) (seeded by the model's params)."""
+    from vaelab import latent, plots
+
+    z = latent.random_latents(n, trained.latent_dim, trained.params.seed)
+    return plots.panels(trained.decode(z), trained.result(results_dir, "generated"),
+                        rows=int(np.ceil(n / per_row)),
+                        suptitle=f"{trained.files.prefix}: {n} images decoded from z ~ N(0, I)")
+
+
+def save_class_means(trained: Trained, means: np.ndarray, class_names, results_dir) -> Path:
+    """The decoded mean z_mean of each class (classes with no images are left out)."""
+    from vaelab import plots
+
+    present = [c for c in range(len(class_names)) if np.all(np.isfinite(means[c]))]
+    return plots.panels(trained.decode(means[present]), trained.result(results_dir, "class_means"),
+                        titles=[class_names[c] for c in present],
+                        suptitle=f"{trained.files.prefix}: decoded class mean of z_mean")
+
+
+def save_morph_strip(trained: Trained, means: np.ndarray, a: int, b: int, class_names, mode: str, n: int,
+                     alpha_max: float, results_dir, per_row: int = 10) -> Path:
+    """One strip of decoded latents from class ``a`` towards ``b``, each panel titled with its alpha."""
+    from vaelab import plots
+    from vaelab.data import class_slug
+
+    alphas, z = morph_latents(means, a, b, mode, n, alpha_max)
+    na, nb = class_slug(class_names[a]), class_slug(class_names[b])
+    if mode == "morph":
+        what, title = f"morph_{na}_plus_{nb}", f"mean({class_names[a]}) + α · mean({class_names[b]})"
+    else:
+        what = f"interpolate_{na}_to_{nb}"
+        title = f"(1 − α) · mean({class_names[a]}) + α · mean({class_names[b]})"
+    return plots.panels(trained.decode(z), trained.result(results_dir, what),
+                        titles=[f"α = {v:.2f}" for v in alphas], rows=int(np.ceil(n / per_row)),
+                        suptitle=f"{trained.files.prefix}: {title}")

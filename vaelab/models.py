@@ -95,8 +95,11 @@ class VAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         recon, kl = self.per_example_losses(x, y_pred)
         recon, kl = ops.mean(recon), ops.mean(kl)
-        self.reconstruction_tracker.update_state(recon)
-        self.kl_tracker.update_state(kl)
+        # Weight each batch by its size, as Keras weights its own "loss" tracker: otherwise a short last
+        # batch counts as much as a full one and the reported loss is not reconstruction + weight * KL.
+        batch = ops.cast(ops.shape(x)[0], recon.dtype)
+        self.reconstruction_tracker.update_state(recon, sample_weight=batch)
+        self.kl_tracker.update_state(kl, sample_weight=batch)
         total = recon + self.kl_weight * kl
         for extra in self.losses:  # regularisers, if a builder adds any
             total = total + ops.cast(ops.sum(extra), "float32")
@@ -161,3 +164,65 @@ def build_dense_vae(params) -> VAE:
     decoder = build_dense_decoder(params.latent_dim, params.intermediate_dim, params.original_dim)
     return VAE(encoder, decoder, reconstruction="bce", kl_weight=params.kl_weight,
                epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
+
+
+def _conv_block(h, conv, name: str):
+    """``conv -> BatchNorm -> ReLU``; the conv has no bias because BatchNorm's beta replaces it."""
+    h = conv(h)
+    h = layers.BatchNormalization(name=f"{name}_bn")(h)
+    return layers.ReLU(name=f"{name}_relu")(h)
+
+
+def build_conv_encoder(image_shape: tuple[int, int, int], latent_dim: int, filters: int = 32,
+                       conv_layers: int = 3) -> keras.Model:
+    """``x -> [Conv3x3-BN-ReLU] * conv_layers -> Flatten -> (z_mean, z_log_var)``.
+
+    The first conv has stride 2 (28 -> 14) and ``filters`` channels, the others stride 1 and
+    ``2 * filters``. Each layer feeds the next: the original design wired several convs to the input,
+    which left all but the last unused by the outputs.
+    """
+    x = keras.Input(shape=tuple(image_shape), name="x")
+    h = x
+    for i in range(conv_layers):
+        conv = layers.Conv2D(filters if i == 0 else 2 * filters, 3, strides=2 if i == 0 else 1, padding="same",
+                             use_bias=False, name=f"encoder_conv{i + 1}")
+        h = _conv_block(h, conv, f"encoder_conv{i + 1}")
+    h = layers.Flatten(name="encoder_flatten")(h)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name="encoder")
+
+
+def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int], filters: int = 32) -> keras.Model:
+    """``z -> Dense(7*7*2f) -> Reshape(7, 7, 2f) -> ConvT(2f, s2) -> ConvT(f, s2) -> ConvT(C, sigmoid)``.
+
+    The two stride-2 transposed convs (with BatchNorm and ReLU) bring 7x7 up to 28x28; the last one maps
+    to the image's channels with a sigmoid, so pixels lie in [0, 1] like the data.
+    """
+    height, width, channels = image_shape
+    if height % 4 or width % 4:
+        raise ValueError(f"the conv decoder needs a height and width divisible by 4, got {height}x{width}")
+    h0, w0, c0 = height // 4, width // 4, 2 * filters
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(h0 * w0 * c0, use_bias=False, name="decoder_dense")(z)
+    h = layers.BatchNormalization(name="decoder_dense_bn")(h)
+    h = layers.ReLU(name="decoder_dense_relu")(h)
+    h = layers.Reshape((h0, w0, c0), name="decoder_reshape")(h)
+    for i, f in enumerate((2 * filters, filters)):
+        conv = layers.Conv2DTranspose(f, 3, strides=2, padding="same", use_bias=False,
+                                      name=f"decoder_deconv{i + 1}")
+        h = _conv_block(h, conv, f"decoder_deconv{i + 1}")
+    x_hat = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid", name="x_hat")(h)
+    return keras.Model(z, x_hat, name="decoder")
+
+
+def build_conv_vae(params) -> VAE:
+    """The Fashion-MNIST conv VAE from :class:`~vaelab.params.FashionMnistParams`.
+
+    Loss: ``rmse_multiplier * mean squared error over pixels + kl_multiplier * KL``.
+    """
+    shape = (params.img_height, params.img_width, 1)
+    encoder = build_conv_encoder(shape, params.latent_dim, params.filters, params.conv_layers)
+    decoder = build_conv_decoder(params.latent_dim, shape, params.filters)
+    return VAE(encoder, decoder, reconstruction="mse", reconstruction_weight=params.rmse_multiplier,
+               kl_weight=params.kl_multiplier, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")

@@ -106,3 +106,78 @@ def evaluate(vae, x, batch_size: int) -> dict[str, float]:
 def as_float_inputs(x: np.ndarray, flatten: bool) -> np.ndarray:
     """The model's input layout: (N, 784) for dense models, images otherwise."""
     return x.reshape(len(x), -1) if flatten else x
+
+
+# --- schedules and stopping -----------------------------------------------------------------------
+
+
+def step_decay(epoch: int, lr0: float, every: int, factor: float) -> float:
+    """Learning rate of (0-based) ``epoch``: ``lr0 * factor ** (epoch // every)``.
+
+    The first drop comes after the first full block of ``every`` epochs, never at epoch 0 (the original
+    schedule dropped at epoch 0 because ``0 % every == 0``).
+    """
+    if epoch < 0 or every < 1:
+        raise ValueError(f"need epoch >= 0 and every >= 1, got epoch={epoch}, every={every}")
+    return float(lr0 * factor ** (epoch // every))
+
+
+def lr_schedule_callback(lr0: float, every: int, factor: float):
+    """A LearningRateScheduler applying :func:`step_decay` from the initial rate (it also logs ``learning_rate``)."""
+    import keras
+
+    return keras.callbacks.LearningRateScheduler(lambda epoch, lr=None: step_decay(epoch, lr0, every, factor))
+
+
+def make_best_checkpoint(path, monitor: str = "val_loss"):
+    """A callback keeping the weights of the epoch with the lowest ``monitor`` at ``path``, written atomically.
+
+    Like ``ModelCheckpoint(save_best_only=True, save_weights_only=True)``, but an interrupted write leaves the
+    previous best file intact.
+    """
+    import keras
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.path, self.monitor = Path(path), monitor
+            self.best, self.best_epoch = math.inf, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if value is not None and math.isfinite(float(value)) and float(value) < self.best:
+                self.best, self.best_epoch = float(value), epoch
+                artifacts.save_weights(self.model, self.path)
+
+    return BestCheckpoint()
+
+
+def make_epoch_timer():
+    """A callback adding each epoch's wall-clock seconds to the logs (and so to the history) as ``epoch_seconds``."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self._started
+
+    return EpochTimer()
+
+
+def early_stopping_callbacks(params, files: artifacts.ModelFiles) -> list:
+    """LR step decay, early stopping on ``val_loss`` (best weights restored), best checkpoint, epoch timer.
+
+    The timer comes first so the other callbacks (and the history) see ``epoch_seconds``.
+    """
+    import keras
+
+    return [
+        make_epoch_timer(),
+        lr_schedule_callback(params.learning_rate, params.lr_drop_every, params.lr_drop_factor),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True,
+                                      verbose=1),
+        make_best_checkpoint(files.best_weights),
+    ]
