@@ -61,14 +61,31 @@ def callbacks_for(files: artifacts.ModelFiles, tensorboard: bool = True) -> list
     return cbs
 
 
+def is_batched(x) -> bool:
+    """Whether ``x`` is a batch source (:func:`vaelab.data.image_batches`) rather than an array."""
+    return hasattr(x, "num_examples") and not isinstance(x, np.ndarray)
+
+
+def num_examples(x) -> int:
+    return int(x.num_examples) if is_batched(x) else len(x)
+
+
 def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, verbose="auto",
         extra_callbacks=()) -> dict[str, list[float]]:
-    """Compile and fit ``vae``; returns the history dict. Stops with a clear error on a NaN loss."""
+    """Compile and fit ``vae``; returns the history dict. Stops with a clear error on a NaN loss.
+
+    ``x_train``/``x_val`` are float arrays (batched and shuffled by Keras) or batch sources from
+    :func:`vaelab.data.image_batches`, which batch and shuffle themselves.
+    """
     vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate))
     cbs = callbacks_for(files) + list(extra_callbacks)
     started = time.perf_counter()
-    history = vae.fit(x_train, validation_data=(x_val,) if x_val is not None else None, epochs=params.epochs,
-                      batch_size=params.batch_size, shuffle=True, callbacks=cbs, verbose=verbose)
+    if is_batched(x_train):
+        history = vae.fit(x_train, validation_data=x_val, epochs=params.epochs, callbacks=cbs, verbose=verbose)
+    else:
+        history = vae.fit(x_train, validation_data=(x_val,) if x_val is not None else None,
+                          epochs=params.epochs, batch_size=params.batch_size, shuffle=True, callbacks=cbs,
+                          verbose=verbose)
     seconds = time.perf_counter() - started
     nan_guard = next(c for c in cbs if type(c).__name__ == "StopOnNaN")
     if nan_guard.bad_batch is not None:
@@ -77,7 +94,7 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, verbose="auto"
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     epochs_run = len(history.epoch)
     print(f"trained {epochs_run} epochs in {seconds:.1f} s ({seconds / max(epochs_run, 1):.2f} s/epoch, "
-          f"{len(x_train) * epochs_run / seconds:.0f} samples/s)")
+          f"{num_examples(x_train) * epochs_run / seconds:.0f} samples/s)")
     return hist
 
 
@@ -98,11 +115,23 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encode
 
 
 def evaluate(vae, x, batch_size: int) -> dict[str, float]:
-    """Loss, reconstruction and KL (means per example) on ``x``."""
-    result = vae.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
+    """Loss, reconstruction and KL (means per example) on ``x`` (an array or a batch source)."""
+    if is_batched(x):
+        result = vae.evaluate(x, verbose=0, return_dict=True)
+    else:
+        result = vae.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v) for k, v in result.items()}
 
 
 def as_float_inputs(x: np.ndarray, flatten: bool) -> np.ndarray:
     """The model's input layout: (N, 784) for dense models, images otherwise."""
     return x.reshape(len(x), -1) if flatten else x
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
