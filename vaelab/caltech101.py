@@ -301,3 +301,34 @@ def _writable_dir(preferred: Path, dirs: list[Path]) -> Path:
         if os.access(d, os.W_OK):
             return d
     raise UserError(f"cannot write the Caltech101 cache in {preferred}; pass --data-dir to a writable directory")
+
+
+def preprocess_command(argv) -> int:
+    """``dataset/caltech101_preprocess.py``: parse the options and build one cache."""
+    import argparse
+
+    from vaelab.data import search_dirs
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=92, help="side of the square images in px (default: 92; "
+                                                        f"the models use {' or '.join(map(str, SIZES))})")
+    p.add_argument("--fit", choices=FITS, default="crop",
+                   help="crop: central square, keeps the aspect ratio (default); squash: whole image")
+    p.add_argument("--data-dir", help="where to look for the source (default: $VAELAB_DATA_DIR, then "
+                                      "~/.keras/datasets)")
+    p.add_argument("--source", type=Path, help=f"the source itself: {OFFICIAL_ZIP}, {INNER_TAR} or {FOLDER}/")
+    p.add_argument("--cache-dir", type=Path, help="where to write the .npz (default: beside the source)")
+    p.add_argument("--include-background", action="store_true", help=f"keep {BACKGROUND} as a class")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    args = p.parse_args(argv)
+    dirs = search_dirs(args.data_dir)
+    source = args.source or find_source(dirs)
+    if source is None or not Path(source).exists():
+        raise UserError(f"Caltech101 not found{': ' + str(source) if source else ''}; put {OFFICIAL_ZIP}, "
+                        f"{INNER_TAR} or {FOLDER}/ in {dirs[0]} or pass --source (download: {OFFICIAL_URL})")
+    out_dir = args.cache_dir or _writable_dir(Path(source).parent, dirs)
+    preprocess(Path(source), args.size, args.fit, out_dir, include_background=args.include_background,
+               progress=not args.no_progress)
+    return 0
