@@ -334,8 +334,10 @@ def random_grid(trained: Trained, n: int, results_dir) -> Path:
     from vaelab import latent, plots
 
     z = latent.random_latents(n * n, trained.latent_dim, trained.params.seed)
-    return plots.image_grid(latent.tile(trained.decode(z), n, n), trained.result(results_dir, "random_normal"),
-                            title=f"{trained.files.prefix}: {n}x{n} samples, z ~ N(0, I)")
+    grid = latent.tile(trained.decode(z), n, n)
+    return plots.image_grid(grid, trained.result(results_dir, "random_normal"),
+                            title=f"{trained.files.prefix}: {n}x{n} samples, z ~ N(0, I)",
+                            max_size=_native_inches(grid))
 
 
 def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> Path:
@@ -348,9 +350,16 @@ def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> P
         raise UserError("the test set is empty; nothing to reconstruct")
     x = x.reshape((len(x), *trained.image_shape))
     x_hat = trained.decode(trained.encode(x))
-    return plots.image_grid(latent.tile(np.concatenate([x, x_hat]), 2, len(x)),
-                            trained.result(results_dir, "reconstructions"),
-                            title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)")
+    grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
+    return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
+                            title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",
+                            max_size=_native_inches(grid))
+
+
+def _native_inches(grid: np.ndarray) -> float:
+    """Figure width that shows a colour grid at about its own resolution (100 dpi); small grids (CIFAR-10)
+    are enlarged to 8 inches so that 32 px images stay readable."""
+    return max(8.0, min(14.0, grid.shape[1] / 100))
 
 
 def image_generate_command(variants: dict, default_grid: int, description: str, argv) -> int:
