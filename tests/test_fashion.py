@@ -157,9 +157,9 @@ def tiny_params(**kw):
 
 
 def test_conv_vae_shapes_wiring_and_loss_weights():
-    from vaelab.models import build_conv_vae
+    from vaelab.models import build_fashion_vae
 
-    vae = build_conv_vae(tiny_params(rmse_multiplier=5000, kl_multiplier=0.5))
+    vae = build_fashion_vae(tiny_params(rmse_multiplier=5000, kl_multiplier=0.5))
     assert vae.reconstruction == "mse" and vae.reconstruction_weight == 5000.0 and vae.kl_weight == 0.5
     enc = vae.encoder
     convs = [layer for layer in enc.layers if type(layer).__name__ == "Conv2D"]
@@ -184,9 +184,9 @@ def test_batchnorm_models_save_and_load_in_h5_and_decode_identically(tmp_path):
     import keras
 
     from vaelab import artifacts
-    from vaelab.models import build_conv_vae, mean_encoder
+    from vaelab.models import build_fashion_vae, mean_encoder
 
-    vae = build_conv_vae(tiny_params(latent_dim=2))
+    vae = build_fashion_vae(tiny_params(latent_dim=2))
     vae.compile(optimizer="adam")
     x = np.random.default_rng(1).uniform(size=(32, 28, 28, 1)).astype("float32")
     vae.fit(x, epochs=1, batch_size=16, verbose=0)  # moves the BatchNorm statistics away from 0/1
@@ -204,7 +204,7 @@ def test_batchnorm_models_save_and_load_in_h5_and_decode_identically(tmp_path):
     np.testing.assert_array_equal(whole.decoder.predict(z, verbose=0), vae.decoder.predict(z, verbose=0))
     # The best checkpoint holds weights only; they load into a freshly built model.
     artifacts.save_weights(vae, tmp_path / "best.weights.h5")
-    fresh = build_conv_vae(tiny_params(latent_dim=2))
+    fresh = build_fashion_vae(tiny_params(latent_dim=2))
     fresh(x[:1])
     fresh.load_weights(tmp_path / "best.weights.h5")
     np.testing.assert_array_equal(fresh.decoder.predict(z, verbose=0), vae.decoder.predict(z, verbose=0))

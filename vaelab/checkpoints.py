@@ -107,7 +107,7 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def make_epoch_batches(x: np.ndarray, batch_size: int, seed: int, initial_epoch: int = 0):
+def make_epoch_batches(x: np.ndarray, batch_size: int, seed: int, initial_epoch: int = 0, transform=None):
     """A ``keras.utils.PyDataset`` of ``(x_batch,)`` shuffled per epoch by :func:`epoch_permutation`.
 
     It is endless (``num_batches`` is None; fit gets ``steps_per_epoch``) so that Keras keeps a single
@@ -138,7 +138,8 @@ def make_epoch_batches(x: np.ndarray, batch_size: int, seed: int, initial_epoch:
         def __getitem__(self, g):
             epoch, j = divmod(int(g), self.steps)
             start, stop = self.bounds[j]
-            return (self.x[self.permutation(initial_epoch + epoch)[start:stop]],)
+            batch = self.x[self.permutation(initial_epoch + epoch)[start:stop]]
+            return (transform(batch) if transform is not None else batch,)
 
     return EpochBatches()
 
@@ -465,7 +466,8 @@ def _csv_text(fields, rows) -> str:
 
 def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
                   every: int = 1, script: str = "train.py", argv=(), deterministic: bool = False,
-                  verbose="auto", exact_order: bool = True, extra_callbacks=()) -> dict[str, list[float]]:
+                  verbose="auto", exact_order: bool = True, extra_callbacks=(),
+                  transform=None) -> dict[str, list[float]]:
     """Compile and fit ``vae`` with checkpoints, exact resume, signal handling and the NaN guard.
 
     Returns the history of all epochs (those before a resume included). Raises :class:`Interrupted` on
@@ -475,7 +477,9 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
     ``exact_order=False`` lets Keras shuffle (fit's ``shuffle=True``) instead of the seeded per-epoch
     batches: used under ``tf.distribute``, whose input pipeline does not take an endless PyDataset; a resume
     then restores weights, optimizer and RNG state but not the shuffling order. ``extra_callbacks`` are a
-    dataset's own (learning-rate schedule, early stopping, best checkpoint).
+    dataset's own (learning-rate schedule, early stopping, best checkpoint). ``transform`` maps each
+    training batch to the model's input (uint8 images -> float32), so a dataset stays uint8 in memory;
+    ``x_val`` is then a batch source such as :func:`vaelab.data.image_batches`.
     """
     import time
 
@@ -492,7 +496,7 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
         print(f"note: starting afresh; the checkpoint {store.latest()} will be replaced "
               "(use --resume to continue it instead)")
     if exact_order:
-        batches = make_epoch_batches(x_train, params.batch_size, params.seed, start)
+        batches = make_epoch_batches(x_train, params.batch_size, params.seed, start, transform)
         train_args = dict(x=batches, steps_per_epoch=batches.steps, shuffle=False)
         steps = batches.steps
     else:
@@ -506,9 +510,12 @@ def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, r
     with stop_on_signals(vae) as stop:
         ckpt = _checkpoint_callback(store, params, every, history, start, steps, stop, nan_guard)
         if start < params.epochs:
-            vae.fit(**train_args, epochs=params.epochs, initial_epoch=start,
-                    validation_data=(x_val,) if x_val is not None else None, validation_batch_size=params.batch_size,
-                    callbacks=[*cbs, *extra_callbacks, ckpt], verbose=verbose)
+            if isinstance(x_val, np.ndarray):
+                validation = dict(validation_data=(x_val,), validation_batch_size=params.batch_size)
+            else:
+                validation = dict(validation_data=x_val)  # a batch source, or None
+            vae.fit(**train_args, epochs=params.epochs, initial_epoch=start, callbacks=[*cbs, *extra_callbacks, ckpt],
+                    verbose=verbose, **validation)
     seconds = time.perf_counter() - started
     done = len(next(iter(ckpt.history.values()), []))
 

@@ -175,8 +175,10 @@ def _read_idx_set(folder: Path) -> tuple[np.ndarray, ...]:
     return tuple(read_idx(pick(n)) for n in IDX_NAMES)
 
 
-def _download(fname: str, file_hash: str, subdir: str = "") -> Path:
+def _download(fname: str, file_hash: str, subdir: str = "", origin: str | None = None) -> Path:
     """Download one official file into the Keras cache, verified by its published hash.
+
+    ``origin`` is the full URL; by default the file is fetched from Keras's dataset bucket.
 
     :func:`vaelab.downloads.fetch` renames the file into place only once its hash matches, so a failed
     or partial download leaves nothing that a later run would read.
@@ -185,7 +187,7 @@ def _download(fname: str, file_hash: str, subdir: str = "") -> Path:
 
     target = KERAS_CACHE / subdir / fname
     try:
-        return downloads.fetch(KERAS_ORIGIN + fname, target, file_hash)
+        return downloads.fetch(origin or KERAS_ORIGIN + fname, target, file_hash)
     except downloads.DownloadError as e:
         raise UserError(f"{fname} was not found locally and could not be downloaded ({e}); "
                         f"put it at {target} or pass --data-dir DIR holding it "
@@ -277,3 +279,156 @@ def class_index(text: str, class_names: tuple[str, ...]) -> int:
                 return by_norm[candidate]
     valid = ", ".join(class_slug(n) for n in class_names)
     raise UserError(f"unknown class {text!r}; valid names: {valid} (or an index 0-{len(class_names) - 1})")
+
+
+# --- CIFAR-10 -------------------------------------------------------------------------------------
+
+CIFAR10_TAR = "cifar-10-python.tar.gz"
+CIFAR10_DIR = "cifar-10-batches-py"
+CIFAR10_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+# The hash keras.datasets.cifar10 verifies the official archive with.
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def read_cifar_batch(raw: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled CIFAR-10 batch -> uint8 images (N, 32, 32, 3) and int64 labels.
+
+    Read with :func:`vaelab.artifacts.safe_unpickle` (``encoding="bytes"``, as the batches are Python 2
+    pickles): a batch can only build plain data, never run code.
+    """
+    from vaelab.artifacts import safe_unpickle
+
+    batch = safe_unpickle(raw, source, encoding="bytes")
+    if not isinstance(batch, dict):
+        raise UserError(f"{source}: not a CIFAR-10 batch (expected a dict, found {type(batch).__name__})")
+    batch = {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise UserError(f"{source}: not a CIFAR-10 batch (no 'data' and 'labels' entries)")
+    x = batch["data"]
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
+        raise UserError(f"{source}: CIFAR-10 data must be a uint8 array of shape (N, 3072), found "
+                        f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+    x = x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return check_images("batch", np.ascontiguousarray(x), np.asarray(batch["labels"]), (32, 32, 3), 10, source)
+
+
+def _cifar_from_members(read, names: set[str], source: str) -> Dataset:
+    """Assemble the training batches present (1..k, no gap) and ``test_batch`` via ``read(name)``."""
+    present = [n for n in CIFAR10_TRAIN_BATCHES if n in names]
+    if not present or present != list(CIFAR10_TRAIN_BATCHES[:len(present)]) or "test_batch" not in names:
+        raise UserError(f"{source}: expected data_batch_1 … data_batch_5 and test_batch, found "
+                        f"{', '.join(sorted(names)) or 'nothing'}")
+    parts = [read_cifar_batch(read(n), f"{source}/{n}") for n in present]
+    x_te, y_te = read_cifar_batch(read("test_batch"), f"{source}/test_batch")
+    x_tr = np.concatenate([p[0] for p in parts])
+    y_tr = np.concatenate([p[1] for p in parts])
+    return Dataset("cifar10", x_tr, y_tr, x_te, y_te, CIFAR10_CLASSES, source)
+
+
+def read_cifar10_dir(folder: str | os.PathLike) -> Dataset:
+    """The extracted ``cifar-10-batches-py/`` folder, as uint8 images."""
+    folder = Path(folder)
+    names = {p.name for p in folder.iterdir() if p.is_file()}
+    return _cifar_from_members(lambda n: (folder / n).read_bytes(), names, str(folder))
+
+
+def read_cifar10_tar(path: str | os.PathLike) -> Dataset:
+    """``cifar-10-python.tar.gz`` read in place (nothing is extracted to disk), as uint8 images."""
+    import tarfile
+
+    path = Path(path)
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers()
+                       if m.isfile() and Path(m.name).parent.name == CIFAR10_DIR}
+
+            def read(name):
+                return tar.extractfile(members[name]).read()
+
+            return _cifar_from_members(read, set(members), str(path))
+    except (OSError, EOFError, tarfile.TarError) as e:
+        raise UserError(f"{path}: truncated or corrupt tar.gz ({e}); delete it and fetch it again") from None
+
+
+def load_cifar10(data_dir=None, limit: int | None = None, download: bool = True) -> Dataset:
+    """CIFAR-10 as uint8 (N, 32, 32, 3) with int64 labels; scale per batch with :func:`image_batches`.
+
+    Reads ``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz`` from the search directories, else
+    downloads the official archive (sha256-verified) into the Keras cache.
+    """
+    dirs = search_dirs(data_dir)
+    for d in dirs:
+        if (d / CIFAR10_DIR).is_dir():
+            return read_cifar10_dir(d / CIFAR10_DIR).limit(limit)
+        if (d / CIFAR10_TAR).is_file():
+            return read_cifar10_tar(d / CIFAR10_TAR).limit(limit)
+    if not download:
+        raise UserError(f"CIFAR-10 not found: put {CIFAR10_DIR}/ or {CIFAR10_TAR} in {dirs[0]}")
+    return read_cifar10_tar(_download(CIFAR10_TAR, CIFAR10_SHA256, origin=CIFAR10_ORIGIN)).limit(limit)
+
+
+# --- batches --------------------------------------------------------------------------------------
+
+
+def image_batches(images: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0,
+                  max_queue_size: int = 4):
+    """A ``keras.utils.PyDataset`` of float32 batches in [0, 1] cut from uint8 ``images`` (N, H, W, C).
+
+    Only one batch at a time is converted, so a dataset stays uint8 in memory (a quarter of float32).
+    With ``shuffle`` every epoch draws a new permutation from ``(seed, epoch)``, so runs repeat.
+    Keras feeds a PyDataset through ``tf.data`` with prefetching on TensorFlow, so the next batch is cut
+    while the current one trains.
+    """
+    return _image_batches_class()(images, batch_size, shuffle=shuffle, seed=seed, max_queue_size=max_queue_size)
+
+
+_BATCH_CLASS = None
+
+
+def _image_batches_class():
+    """Define the PyDataset subclass on first use: importing Keras at module import would slow ``--help``."""
+    global _BATCH_CLASS
+    if _BATCH_CLASS is not None:
+        return _BATCH_CLASS
+    import keras
+
+    class ImageBatches(keras.utils.PyDataset):
+        """uint8 images -> float32 batches ``(x,)``; ``num_examples`` is the number of images."""
+
+        def __init__(self, images, batch_size, shuffle=False, seed=0, max_queue_size=4):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
+            if images.dtype != np.uint8:
+                raise ValueError(f"image_batches takes uint8 images, got {images.dtype}")
+            if len(images) == 0:
+                raise UserError("no images to train or evaluate on")
+            self.images, self.batch_size, self.shuffle, self.seed = images, int(batch_size), shuffle, seed
+            self.num_examples = len(images)
+            self.epoch = 0
+            self._order = self._permutation()
+
+        def _permutation(self):
+            if not self.shuffle:
+                return None
+            return np.random.default_rng([self.seed, self.epoch]).permutation(self.num_examples)
+
+        def __len__(self):
+            return -(-self.num_examples // self.batch_size)
+
+        def __getitem__(self, index):
+            lo, hi = index * self.batch_size, min((index + 1) * self.batch_size, self.num_examples)
+            if self._order is None:
+                batch = self.images[lo:hi]
+            else:  # sorted indices read memory in order; the batch's content is what is random
+                batch = self.images[np.sort(self._order[lo:hi])]
+            x = batch.astype(np.float32)
+            x *= np.float32(1.0 / 255.0)
+            return (x,)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._order = self._permutation()
+
+    _BATCH_CLASS = ImageBatches
+    return ImageBatches

@@ -36,16 +36,37 @@ class Experiment:
     callbacks: Callable | None = None
     # What to say (and save) about the test set after training: (test metrics, history, params, files).
     report: Callable | None = None
+    # Conv datasets stay uint8 in memory and are scaled per batch (vaelab.data.image_batches).
+    batched: bool = False
+    # params -> extra keyword arguments of load_data (e.g. Caltech101's resize mode).
+    data_options: Callable | None = None
+    # (new, old) prefix starts: model files named the original scripts' way are found too.
+    legacy_prefixes: tuple[tuple[str, str], ...] = ()
+
+    def dataset(self, params, data_dir, limit):
+        """The dataset these params were (or will be) trained on."""
+        return self.load_data(data_dir, limit, **(self.data_options(params) if self.data_options else {}))
 
     def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix or path), else by the params."""
         if not model:
-            return artifacts.ModelFiles(Path(models_dir), params.model_prefix())
+            return self._existing(artifacts.ModelFiles(Path(models_dir), params.model_prefix()))
         path = Path(model)
         prefix = re.sub(r"_(vae|encoder|decoder|generator|history|params)(\.h5|\.pkl|\.json|\.keras)?$", "",
                         path.name)
         folder = path.parent if str(path.parent) not in ("", ".") else Path(models_dir)
         return artifacts.ModelFiles(folder, prefix)
+
+    def _existing(self, files: artifacts.ModelFiles) -> artifacts.ModelFiles:
+        """``files``, or the same model under a legacy prefix when only that one exists."""
+        if files.decoder_path().exists():
+            return files
+        for new, old in self.legacy_prefixes:
+            if files.prefix.startswith(new):
+                legacy = artifacts.ModelFiles(files.models_dir, old + files.prefix[len(new):])
+                if legacy.decoder_path().exists():
+                    return legacy
+        return files
 
     def train_hint(self, params) -> str:
         defaults = self.params_cls()
@@ -54,7 +75,11 @@ class Experiment:
         return " ".join(["python", self.train_script, *changed])
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
-        """Images in the model's input layout."""
+        """Images in the model's input layout (uint8 images scaled to float32 in [0, 1])."""
+        if x.dtype == np.uint8:
+            from vaelab.data import to_float
+
+            x = to_float(x)
         return x.reshape(len(x), -1) if self.flatten else x
 
 
@@ -85,6 +110,60 @@ def _dense_decoder(p):
 MNIST = Experiment("mnist", params_mod.MnistParams, _mnist_data, _dense_vae, lambda p: (28, 28, 1),
                    "mnist_train.py", flatten=True, rebuild_encoder=_dense_mean_encoder,
                    rebuild_decoder=_dense_decoder)
+
+
+def _cifar10_data(data_dir, limit):
+    from vaelab.data import load_cifar10
+
+    return load_cifar10(data_dir, limit)
+
+
+def _caltech101_data(size: int):
+    def load(data_dir, limit, fit="crop"):
+        from vaelab import caltech101
+
+        return caltech101.load(data_dir, size, fit, limit)
+
+    return load
+
+
+def _conv_vae(params):
+    from vaelab.models import build_conv_vae
+
+    return build_conv_vae(params)
+
+
+def _conv_mean_encoder(p):
+    from vaelab.models import build_conv_encoder, mean_encoder
+
+    return mean_encoder(build_conv_encoder(p))
+
+
+def _conv_decoder(p):
+    from vaelab.models import build_conv_decoder
+
+    return build_conv_decoder(p)
+
+
+def _conv_image_shape(p):
+    return (p.img_rows, p.img_cols, p.img_chns)
+
+
+def _conv_experiment(name, params_cls, load_data, train_script, **kwargs) -> Experiment:
+    return Experiment(name, params_cls, load_data, _conv_vae, _conv_image_shape, train_script,
+                      rebuild_encoder=_conv_mean_encoder, rebuild_decoder=_conv_decoder, batched=True, **kwargs)
+
+
+CIFAR10 = _conv_experiment("cifar10", params_mod.Cifar10Params, _cifar10_data, "cifar10_train.py")
+# The original scripts named the Caltech101 models object101_…; both spellings below are read.
+CALTECH101_92 = _conv_experiment(
+    "caltech101_92", params_mod.Caltech101_92Params, _caltech101_data(92), "caltech101_92_train.py",
+    data_options=lambda p: {"fit": p.fit},
+    legacy_prefixes=(("caltech101_92_", "object101_92_"), ("caltech101_92_", "object101_")))
+CALTECH101_128 = _conv_experiment(
+    "caltech101_128", params_mod.Caltech101_128Params, _caltech101_data(128), "caltech101_128_train.py",
+    data_options=lambda p: {"fit": p.fit},
+    legacy_prefixes=(("caltech101_128_", "object101_128_"), ("caltech101_128_", "object101_")))
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -121,10 +200,13 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
     """
     opts = options if options is not None else cli.add_train_options(argparse.ArgumentParser()).parse_args([])
     distribute.check_request(opts.distribute, opts.devices)
-    files = exp.files(params, models_dir)
+    files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
     check_writable(files.models_dir)
-    data = exp.load_data(data_dir, limit)
+    data = exp.dataset(params, data_dir, limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
+    expected = tuple(exp.image_shape(params))
+    if data.image_shape != expected and not exp.flatten:
+        raise UserError(f"{data.source}: images are {data.image_shape}, the model needs {expected}")
 
     from vaelab import checkpoints, training
 
@@ -132,13 +214,20 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
     with distribute.session(opts.distribute, opts.devices, opts.mixed_precision, params.batch_size) as plan:
         training.seed_everything(params.seed)
         vae = plan.adapt(exp.build_vae(params))
-        x_train, x_test = plan.even(exp.inputs(data.x_train)), plan.even(exp.inputs(data.x_test), "test")
+        exact = plan.mode == "none"
+        x_train, x_test = plan.even(data.x_train), plan.even(data.x_test, "test")
+        if exp.batched and exact:  # uint8 in memory, scaled batch by batch
+            from vaelab.data import image_batches
+
+            x_test, transform = image_batches(x_test, params.batch_size), exp.inputs
+        else:
+            x_train, x_test, transform = exp.inputs(x_train), exp.inputs(x_test), None
         out = plan.files(files)
         extra = exp.callbacks(params, out) if exp.callbacks else ()
         history = checkpoints.fit_resumable(vae, x_train, x_test, params, out, resume=opts.resume,
                                             every=opts.checkpoint_every, script=exp.train_script, argv=argv,
                                             deterministic=getattr(options, "seed", None) is not None,
-                                            exact_order=plan.mode == "none", extra_callbacks=extra)
+                                            exact_order=exact, extra_callbacks=extra, transform=transform)
         for path in checkpoints.save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")
@@ -148,6 +237,7 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
     else:
         print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
               f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+    print(f"peak memory (RSS): {training.peak_rss_mb():.0f} MB")
     return files
 
 
@@ -297,7 +387,7 @@ def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str =
     """Encode the test set and save its latent scatter coloured by class."""
     from vaelab import plots
 
-    data = trained.exp.load_data(data_dir, limit)
+    data = trained.exp.dataset(trained.params, data_dir, limit)
     z = trained.encode(data.x_test)
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
                                 title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
@@ -312,10 +402,10 @@ def _fashion_data(data_dir, limit):
     return load_fashion_mnist(data_dir, limit)
 
 
-def _conv_vae(params):
-    from vaelab.models import build_conv_vae
+def _fashion_vae(params):
+    from vaelab.models import build_fashion_vae
 
-    return build_conv_vae(params)
+    return build_fashion_vae(params)
 
 
 def _fashion_callbacks(params, files):
@@ -352,7 +442,7 @@ def mse_report(test: dict, history: dict, params, files: artifacts.ModelFiles) -
     return summary
 
 
-FASHION_MNIST = Experiment("fashion_mnist", params_mod.FashionMnistParams, _fashion_data, _conv_vae,
+FASHION_MNIST = Experiment("fashion_mnist", params_mod.FashionMnistParams, _fashion_data, _fashion_vae,
                            lambda p: (p.img_height, p.img_width, 1), "fashion_mnist_train.py",
                            callbacks=_fashion_callbacks, report=mse_report)
 
@@ -491,3 +581,74 @@ def save_morph_strip(trained: Trained, means: np.ndarray, a: int, b: int, class_
     return plots.panels(trained.decode(z), trained.result(results_dir, what),
                         titles=[f"α = {v:.2f}" for v in alphas], rows=int(np.ceil(n / per_row)),
                         suptitle=f"{trained.files.prefix}: {title}")
+
+
+# --- generating images from conv models -----------------------------------------------------------
+
+
+def random_grid(trained: Trained, n: int, results_dir) -> Path:
+    """An n x n grid of images decoded from z ~ N(0, I) (seeded by the model's params)."""
+    from vaelab import latent, plots
+
+    z = latent.random_latents(n * n, trained.latent_dim, trained.params.seed)
+    grid = latent.tile(trained.decode(z), n, n)
+    return plots.image_grid(grid, trained.result(results_dir, "random_normal"),
+                            title=f"{trained.files.prefix}: {n}x{n} samples, z ~ N(0, I)",
+                            max_size=_native_inches(grid))
+
+
+def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> Path:
+    """The first ``n`` test images (top row) over their reconstructions decoded from z_mean (bottom row)."""
+    from vaelab import latent, plots
+
+    data = trained.exp.dataset(trained.params, data_dir, limit)
+    x = trained.exp.inputs(data.x_test[:n])
+    if len(x) == 0:
+        raise UserError("the test set is empty; nothing to reconstruct")
+    x = x.reshape((len(x), *trained.image_shape))
+    x_hat = trained.decode(trained.encode(x))
+    grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
+    return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
+                            title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",
+                            max_size=_native_inches(grid))
+
+
+def _native_inches(grid: np.ndarray) -> float:
+    """Figure width that shows a colour grid at about its own resolution (100 dpi); small grids (CIFAR-10)
+    are enlarged to 8 inches so that 32 px images stay readable."""
+    return max(8.0, min(14.0, grid.shape[1] / 100))
+
+
+def image_generate_command(variants: dict, default_grid: int, description: str, argv) -> int:
+    """The generate script of the conv datasets: random grid, reconstructions, the 2-D latent scatter,
+    ``--z`` vectors and the prompt.
+
+    ``variants`` maps an image size to ``(Experiment, params module)``; with more than one, ``--size``
+    picks the model (``caltech101_generate.py --size 128``).
+    """
+    from vaelab import plots
+
+    sizes = sorted(variants)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--size", type=int, choices=sizes, default=sizes[0])
+    size = pre.parse_known_args(argv)[0].size if len(sizes) > 1 else sizes[0]
+    exp, params_module = variants[size]
+    p = generate_parser(exp, params_module, description)
+    if len(sizes) > 1:
+        p.add_argument("--size", type=int, choices=sizes, default=sizes[0],
+                       help=f"image size of the model (default: {sizes[0]})")
+    p.add_argument("--grid", type=int, default=default_grid,
+                   help=f"grid size N x N of random samples (default: {default_grid})")
+    p.add_argument("--n-reconstructions", type=int, default=10, metavar="N",
+                   help="test images to reconstruct (default: 10)")
+    args = p.parse_args(argv)
+    if args.grid < 1 or args.n_reconstructions < 1:
+        raise UserError("--grid and --n-reconstructions must be >= 1")
+    trained = start_generate(exp, params_module, args)
+    random_grid(trained, args.grid, args.results_dir)
+    reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)
+    if trained.latent_dim == 2:
+        test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
+    decode_vectors_and_prompt(trained, args)
+    plots.finish()
+    return 0

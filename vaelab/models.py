@@ -173,7 +173,7 @@ def _conv_block(h, conv, name: str):
     return layers.ReLU(name=f"{name}_relu")(h)
 
 
-def build_conv_encoder(image_shape: tuple[int, int, int], latent_dim: int, filters: int = 32,
+def build_fashion_encoder(image_shape: tuple[int, int, int], latent_dim: int, filters: int = 32,
                        conv_layers: int = 3) -> keras.Model:
     """``x -> [Conv3x3-BN-ReLU] * conv_layers -> Flatten -> (z_mean, z_log_var)``.
 
@@ -193,7 +193,7 @@ def build_conv_encoder(image_shape: tuple[int, int, int], latent_dim: int, filte
     return keras.Model(x, [z_mean, z_log_var], name="encoder")
 
 
-def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int], filters: int = 32) -> keras.Model:
+def build_fashion_decoder(latent_dim: int, image_shape: tuple[int, int, int], filters: int = 32) -> keras.Model:
     """``z -> Dense(7*7*2f) -> Reshape(7, 7, 2f) -> ConvT(2f, s2) -> ConvT(f, s2) -> ConvT(C, sigmoid)``.
 
     The two stride-2 transposed convs (with BatchNorm and ReLU) bring 7x7 up to 28x28; the last one maps
@@ -216,13 +216,57 @@ def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int], filte
     return keras.Model(z, x_hat, name="decoder")
 
 
-def build_conv_vae(params) -> VAE:
+def build_fashion_vae(params) -> VAE:
     """The Fashion-MNIST conv VAE from :class:`~vaelab.params.FashionMnistParams`.
 
     Loss: ``rmse_multiplier * mean squared error over pixels + kl_multiplier * KL``.
     """
     shape = (params.img_height, params.img_width, 1)
-    encoder = build_conv_encoder(shape, params.latent_dim, params.filters, params.conv_layers)
-    decoder = build_conv_decoder(params.latent_dim, shape, params.filters)
+    encoder = build_fashion_encoder(shape, params.latent_dim, params.filters, params.conv_layers)
+    decoder = build_fashion_decoder(params.latent_dim, shape, params.filters)
     return VAE(encoder, decoder, reconstruction="mse", reconstruction_weight=params.rmse_multiplier,
                kl_weight=params.kl_multiplier, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
+
+
+def build_conv_encoder(params) -> keras.Model:
+    """Four "same" Conv2D (relu) -> Flatten -> Dense(intermediate, relu) -> (z_mean, z_log_var).
+
+    The first convolution has ``img_chns`` filters, as in the original design; the others ``filters``.
+    """
+    x = keras.Input(shape=(params.img_rows, params.img_cols, params.img_chns), name="x")
+    h = x
+    for i, (k, s) in enumerate(zip(params.kernel_list(), params.stride_list())):
+        h = layers.Conv2D(params.img_chns if i == 0 else params.filters, k, strides=s, padding="same",
+                          activation="relu", name=f"conv_{i + 1}")(h)
+    h = layers.Flatten(name="flatten")(h)
+    h = layers.Dense(params.intermediate_dim, activation="relu", name="encoder_hidden")(h)
+    z_mean = layers.Dense(params.latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(params.latent_dim, name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name="encoder")
+
+
+def build_conv_decoder(params) -> keras.Model:
+    """The encoder's mirror; returns exactly (img_rows, img_cols, img_chns) in [0, 1].
+
+    Dense(intermediate) -> Dense(filters * h * w) -> Reshape(h, w, filters) -> Conv2DTranspose mirroring
+    convs 4, 3, 2 (their kernels, strides and the output_padding from
+    :meth:`~vaelab.params.ConvParams.decoder_output_padding`) -> Conv2D(img_chns, sigmoid).
+    """
+    sizes, kernels, strides = params.feature_sizes(), params.kernel_list(), params.stride_list()
+    h_b, w_b = sizes[-1]
+    z = keras.Input(shape=(params.latent_dim,), name="z")
+    h = layers.Dense(params.intermediate_dim, activation="relu", name="decoder_hidden")(z)
+    h = layers.Dense(params.filters * h_b * w_b, activation="relu", name="decoder_upsample")(h)
+    h = layers.Reshape((h_b, w_b, params.filters), name="decoder_reshape")(h)
+    for i, pad in zip((3, 2, 1), params.decoder_output_padding()):
+        h = layers.Conv2DTranspose(params.filters, kernels[i], strides=strides[i], padding="same",
+                                   output_padding=pad, activation="relu", name=f"deconv_{4 - i}")(h)
+    x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat")(h)
+    return keras.Model(z, x_hat, name="decoder")
+
+
+def build_conv_vae(params) -> VAE:
+    """The convolutional VAE of :class:`~vaelab.params.ConvParams`; its loss is the summed BCE over every
+    pixel and channel plus the KL summed over latent dimensions (nats per image)."""
+    return VAE(build_conv_encoder(params), build_conv_decoder(params), reconstruction="bce",
+               kl_weight=params.kl_weight, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")

@@ -197,3 +197,148 @@ class FashionMnistParams(Params):
             raise UserError(f"kl_weight ({self.kl_weight:g}) and kl_multiplier ({self.kl_multiplier:g}) are the "
                             "same knob for Fashion-MNIST; set only kl_multiplier")
         self.kl_weight = self.kl_multiplier
+
+
+# --- convolutional VAEs (CIFAR-10, Caltech101) ----------------------------------------------------
+
+
+def _parse_strides(text: str) -> tuple[int, ...]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UserError(f"strides must be 4 whole numbers separated by commas (e.g. 1,2,2,2), got {text!r}") \
+            from None
+    if len(values) != 4 or not all(1 <= v <= 4 for v in values):
+        raise UserError(f"strides must be 4 numbers from 1 to 4 separated by commas (e.g. 1,2,2,2), got {text!r}")
+    if values[0] != 1:
+        raise UserError(f"the first stride must be 1 (the decoder's last layer is a stride-1 Conv2D), got {text!r}")
+    return values
+
+
+@dataclass(kw_only=True)
+class ConvParams(Params):
+    """The convolutional VAE of the original design, for colour images.
+
+    Encoder: four Conv2D (``img_chns`` then ``filters`` channels; kernels ``first_kernel, first_kernel,
+    num_conv, num_conv``; ``strides``) -> Flatten -> Dense(intermediate, relu) -> z_mean, z_log_var.
+    Decoder, the mirror: Dense(intermediate) -> Dense(filters * h * w) -> Reshape -> three Conv2DTranspose
+    (mirroring convs 4, 3, 2) -> Conv2D(img_chns, sigmoid). All layers use ``padding="same"``; the
+    transposed convolutions get the ``output_padding`` that makes each one return exactly the size its
+    encoder twin received, so the output is exactly ``img_rows x img_cols`` with no crop.
+    """
+
+    latent_dim: int = entry(16, "size of the latent space", min=1, max=4096)
+    img_rows: int = entry(32, "image height in pixels", min=4, max=1024)
+    img_cols: int = entry(32, "image width in pixels", min=4, max=1024)
+    img_chns: int = entry(3, "colour channels", choices=(1, 3))
+    intermediate_dim: int = entry(128, "units of the Dense layers next to the latent space", min=1, max=65536)
+    filters: int = entry(32, "channels of the convolutions after the first", min=1, max=1024)
+    num_conv: int = entry(3, "kernel size of convolutions 3 and 4 (and their transposes); in the file name",
+                          min=1, max=15)
+    first_kernel: int = entry(2, "kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
+    strides: str = entry("1,2,1,1", "strides of the four encoder convolutions, comma-separated")
+
+    def validate(self) -> None:
+        self.stride_list()
+        self.decoder_output_padding()
+
+    def stride_list(self) -> tuple[int, ...]:
+        return _parse_strides(self.strides)
+
+    def kernel_list(self) -> tuple[int, ...]:
+        return (self.first_kernel, self.first_kernel, self.num_conv, self.num_conv)
+
+    def feature_sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of the input and after each encoder convolution ("same" padding: ceil(size / stride))."""
+        sizes = [(self.img_rows, self.img_cols)]
+        for s in self.stride_list():
+            h, w = sizes[-1]
+            sizes.append((-(-h // s), -(-w // s)))
+        return sizes
+
+    def decoder_output_padding(self) -> list[tuple[int, int] | None]:
+        """``output_padding`` of the transposed convolutions mirroring convs 4, 3, 2 (in decoder order).
+
+        A "same" Conv2DTranspose returns ``in * stride`` without output_padding, and
+        ``(in - 1) * stride + kernel % 2 + output_padding`` with it (Keras requires output_padding < stride).
+        Raises a :class:`UserError` for a size no choice can produce exactly.
+        """
+        sizes, strides, kernels = self.feature_sizes(), self.stride_list(), self.kernel_list()
+        out = []
+        for i in (3, 2, 1):
+            (th, tw), (ih, iw), s, k = sizes[i], sizes[i + 1], strides[i], kernels[i]
+            if (th, tw) == (ih * s, iw * s):
+                out.append(None)
+                continue
+            pad = (th - (ih - 1) * s - k % 2, tw - (iw - 1) * s - k % 2)
+            if not all(0 <= p < s for p in pad):
+                raise UserError(f"a {self.img_rows}x{self.img_cols} image cannot be reproduced exactly with "
+                                f"kernel {k} and stride {s} (convolution {i + 1}); use an odd kernel or a "
+                                f"size divisible by the strides")
+            out.append(pad)
+        return out
+
+
+@dataclass(kw_only=True)
+class Cifar10Params(ConvParams):
+    """CIFAR-10, 32x32 RGB: the original ``variational_autoencoder_deconv`` design."""
+
+    DATASET: ClassVar[str] = "cifar10"
+    NAME_TEMPLATE: ClassVar[str] = "cifar10_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}_e_{epochs}"
+
+    img_rows: int = entry(32, "image height in pixels (CIFAR-10 images are 32x32)", choices=(32,))
+    img_cols: int = entry(32, "image width in pixels (CIFAR-10 images are 32x32)", choices=(32,))
+    img_chns: int = entry(3, "colour channels", choices=(3,))
+    epochs: int = entry(50, "passes over the training set", min=1, max=100_000)
+
+
+CALTECH_FITS = ("crop", "squash")
+
+
+@dataclass(kw_only=True)
+class Caltech101Params(ConvParams):
+    """Caltech101 resized to a square: 3x3 kernels, strides 1, 2, 2, 2."""
+
+    latent_dim: int = entry(32, "size of the latent space", min=1, max=4096)
+    img_chns: int = entry(3, "colour channels", choices=(3,))
+    intermediate_dim: int = entry(256, "units of the Dense layers next to the latent space", min=1, max=65536)
+    first_kernel: int = entry(3, "kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
+    strides: str = entry("1,2,2,2", "strides of the four encoder convolutions, comma-separated")
+    epochs: int = entry(50, "passes over the training set", min=1, max=100_000)
+    batch_size: int = entry(64, "examples per training step", min=1, max=1_000_000)
+    fit: str = entry("crop", "how images were made square: crop (keeps the aspect ratio) or squash",
+                     choices=CALTECH_FITS)
+
+    def model_prefix(self) -> str:
+        """The name template, plus ``_squash`` for models trained on squashed images."""
+        prefix = super().model_prefix()
+        return prefix if self.fit == "crop" else f"{prefix}_{self.fit}"
+
+
+@dataclass(kw_only=True)
+class Caltech101_92Params(Caltech101Params):
+    """Caltech101 at exactly 92x92 (the original trained this model on 94 px; here the padding fits 92)."""
+
+    DATASET: ClassVar[str] = "caltech101_92"
+    NAME_TEMPLATE: ClassVar[str] = ("caltech101_92_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}"
+                                    "_e_{epochs}")
+
+    img_rows: int = entry(92, "image height in pixels", choices=(92,))
+    img_cols: int = entry(92, "image width in pixels", choices=(92,))
+
+
+@dataclass(kw_only=True)
+class Caltech101_128Params(Caltech101Params):
+    """Caltech101 at 128x128 with 64 filters and a 64-D latent space."""
+
+    DATASET: ClassVar[str] = "caltech101_128"
+    NAME_TEMPLATE: ClassVar[str] = ("caltech101_128_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}"
+                                    "_e_{epochs}")
+
+    img_rows: int = entry(128, "image height in pixels", choices=(128,))
+    img_cols: int = entry(128, "image width in pixels", choices=(128,))
+    latent_dim: int = entry(64, "size of the latent space", min=1, max=4096)
+    filters: int = entry(64, "channels of the convolutions after the first", min=1, max=1024)
+    batch_size: int = entry(32, "examples per training step (small: 128x128x64 activations)", min=1,
+                            max=1_000_000)

@@ -86,11 +86,16 @@ def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str =
     return _save(fig, path)
 
 
-def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = None) -> Path:
-    """Show one tiled image; ``ticks=(xs, ys, x_values, y_values)`` labels grid cells with latent values."""
+def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = None,
+               max_size: float = 14.0) -> Path:
+    """Show one tiled image; ``ticks=(xs, ys, x_values, y_values)`` labels grid cells with latent values.
+
+    ``max_size`` caps the figure width in inches (100 dpi): large colour grids stay near their native
+    resolution instead of being upscaled into multi-MB PNGs.
+    """
     plt = _plt()
     img, cmap = _as_display(image)
-    size = max(4.0, min(14.0, img.shape[1] / 40))
+    size = max(4.0, min(max_size, img.shape[1] / 40))
     fig, ax = plt.subplots(figsize=(size, size * img.shape[0] / img.shape[1] + 0.4))
     ax.imshow(img, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     if ticks is None:

@@ -61,24 +61,13 @@ def callbacks_for(files: artifacts.ModelFiles, tensorboard: bool = True) -> list
     return cbs
 
 
-def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, verbose="auto",
-        extra_callbacks=()) -> dict[str, list[float]]:
-    """Compile and fit ``vae``; returns the history dict. Stops with a clear error on a NaN loss."""
-    vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate))
-    cbs = callbacks_for(files) + list(extra_callbacks)
-    started = time.perf_counter()
-    history = vae.fit(x_train, validation_data=(x_val,) if x_val is not None else None, epochs=params.epochs,
-                      batch_size=params.batch_size, shuffle=True, callbacks=cbs, verbose=verbose)
-    seconds = time.perf_counter() - started
-    nan_guard = next(c for c in cbs if type(c).__name__ == "StopOnNaN")
-    if nan_guard.bad_batch is not None:
-        raise UserError(f"the loss became NaN/Inf in epoch {len(history.epoch)} (batch {nan_guard.bad_batch}); "
-                        "nothing was saved. Lower --learning-rate or check the data")
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    epochs_run = len(history.epoch)
-    print(f"trained {epochs_run} epochs in {seconds:.1f} s ({seconds / max(epochs_run, 1):.2f} s/epoch, "
-          f"{len(x_train) * epochs_run / seconds:.0f} samples/s)")
-    return hist
+def is_batched(x) -> bool:
+    """Whether ``x`` is a batch source (:func:`vaelab.data.image_batches`) rather than an array."""
+    return hasattr(x, "num_examples") and not isinstance(x, np.ndarray)
+
+
+def num_examples(x) -> int:
+    return int(x.num_examples) if is_batched(x) else len(x)
 
 
 def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encoder_for_file=None) -> list[Path]:
@@ -98,8 +87,11 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encode
 
 
 def evaluate(vae, x, batch_size: int) -> dict[str, float]:
-    """Loss, reconstruction and KL (means per example) on ``x``."""
-    result = vae.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
+    """Loss, reconstruction and KL (means per example) on ``x`` (an array or a batch source)."""
+    if is_batched(x):
+        result = vae.evaluate(x, verbose=0, return_dict=True)
+    else:
+        result = vae.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v) for k, v in result.items()}
 
 
@@ -181,3 +173,12 @@ def early_stopping_callbacks(params, files: artifacts.ModelFiles) -> list:
                                       verbose=1),
         make_best_checkpoint(files.best_weights),
     ]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6

@@ -1,0 +1,18 @@
+"""Parameters of the convolutional Caltech101 VAE at 128 x 128 px. Edit these values, or override any of
+them on the command line (``python caltech101_128_train.py --epochs 5``). They are checked when read."""
+
+img_rows, img_cols, img_chns = 128, 128, 3
+latent_dim = 64
+intermediate_dim = 256
+filters = 64
+num_conv = 3  # kernel size of convolutions 3 and 4; part of the model's file name
+first_kernel = 3  # kernel size of convolutions 1 and 2
+strides = "1,2,2,2"  # of the four encoder convolutions: 128 -> 128 -> 64 -> 32 -> 16
+fit = "crop"  # crop keeps the aspect ratio (central square); squash resizes the whole image
+epochs = 50
+batch_size = 32  # 128x128x64 activations: keeps a training step well under 3 GB
+epsilon_std = 1.0  # std of the sampling noise; 1.0 is the true VAE
+optimizer = "adam"  # adam, rmsprop, sgd, adamw or nadam
+learning_rate = 0.001
+kl_weight = 1.0  # 1.0 trains the ELBO; other values give a beta-VAE
+seed = 0
