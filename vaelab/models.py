@@ -153,3 +153,27 @@ def build_dense_vae(params) -> VAE:
     decoder = build_dense_decoder(params.latent_dim, params.intermediate_dim, params.original_dim)
     return VAE(encoder, decoder, reconstruction="bce", kl_weight=params.kl_weight,
                epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
+
+
+def build_mlp_encoder(original_dim: int, hidden_dims: tuple[int, ...], latent_dim: int,
+                      activation: str = "relu") -> keras.Model:
+    """``original_dim -> Dense(h1) -> … -> Dense(hn) -> (z_mean, z_log_var)``: the deeper dense encoder of the
+    likelihood experiments (e.g. 784-500-500-50); :func:`build_dense_encoder` stays the one-layer original."""
+    x = keras.Input(shape=(original_dim,), name="x")
+    h = x
+    for i, units in enumerate(hidden_dims):
+        h = layers.Dense(units, activation=activation, name=f"encoder_hidden_{i}")(h)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name="encoder")
+
+
+def build_mlp_decoder(latent_dim: int, hidden_dims: tuple[int, ...], original_dim: int,
+                      activation: str = "relu") -> keras.Model:
+    """``latent_dim -> Dense(hn) -> … -> Dense(h1) -> Dense(original_dim, sigmoid)``, mirroring the encoder."""
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, units in enumerate(reversed(hidden_dims)):
+        h = layers.Dense(units, activation=activation, name=f"decoder_hidden_{i}")(h)
+    x_hat = layers.Dense(original_dim, activation="sigmoid", name="x_hat")(h)
+    return keras.Model(z, x_hat, name="decoder")
