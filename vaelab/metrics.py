@@ -38,11 +38,16 @@ def bernoulli_log_likelihood(x: np.ndarray, probs: np.ndarray, epsilon: float = 
     """``sum x log p + (1 - x) log(1 - p)``: minus the summed binary cross-entropy the ``"bce"`` VAE trains on.
 
     Probabilities are clipped to ``[epsilon, 1 - epsilon]`` as Keras does in training; the clipping adds at most
-    ``D * epsilon`` (8e-5 nats on MNIST) of probability mass. A density only for binary ``x``.
+    ``D * epsilon`` (8e-5 nats on MNIST) of probability mass. A density only for binary ``x``. Per-pixel terms are
+    float32 (as the model computes them, error ~1e-4 nats over 784 pixels), summed in float64.
     """
-    p = np.clip(np.asarray(probs, dtype=np.float64), epsilon, 1.0 - epsilon)
-    x = np.asarray(x, dtype=np.float64)
-    return _event_sum(x * np.log(p) + (1.0 - x) * np.log1p(-p))
+    p = np.clip(np.asarray(probs, dtype=np.float32), epsilon, 1.0 - epsilon)
+    x = np.asarray(x)
+    if np.all((x == 0) | (x == 1)):  # binary data: one log per pixel instead of two (the IWAE's hot loop)
+        per_pixel = np.log(np.where(x > 0.5, p, 1.0 - p))
+    else:
+        per_pixel = x * np.log(p) + (1.0 - x) * np.log1p(-p)
+    return per_pixel.sum(axis=tuple(range(2, per_pixel.ndim)), dtype=np.float64) if per_pixel.ndim > 2 else per_pixel
 
 
 def gaussian_log_likelihood(sigma: float):
