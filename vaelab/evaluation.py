@@ -119,10 +119,12 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
         rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats = {r['iwae_bits_per_dim']:.4f} "
                                                 f"bits/dim  (standard error {r['iwae_nll_stderr']:.2f})"))
     if "fid" in r:
-        rows.append(("Fréchet distance", f"{r['fid']:.3f} ({r['fid_samples']} samples vs {r['fid_samples']} test "
-                                         f"images, {r['fid_features']}-d classifier features)"))
-        rows.append(("accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
-                                 f"{r['classifier_accuracy_test']:.4f} on the test images"))
+        rows.append(("Fréchet distance", f"{r['fid']:.2f} samples vs test, {r['fid_reconstructions']:.2f} "
+                                         f"reconstructions vs test, {r['fid_train_vs_test']:.2f} train vs test "
+                                         f"({r['fid_samples']} images each, {r['fid_features']}-d features of "
+                                         f"{r['classifier']})"))
+        rows.append(("classifier accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
+                                            f"{r['classifier_accuracy_test']:.4f} on the test images"))
     if not r["binary_data"] and r["likelihood"].startswith("bernoulli"):
         rows.append(("note", "Bernoulli decoder on grey-level data: a cross-entropy, not a likelihood "
                              "(--dataset mnist_binarized gives comparable numbers)"))

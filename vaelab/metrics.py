@@ -18,6 +18,7 @@ Conventions, shared by every function here:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import linalg
@@ -217,10 +218,12 @@ def frechet_distance_from_moments(mu_a, cov_a, mu_b, cov_b) -> float:
     two Gaussians, as in the FID (Heusel et al. 2017)."""
     mu_a, mu_b = np.atleast_1d(np.asarray(mu_a, np.float64)), np.atleast_1d(np.asarray(mu_b, np.float64))
     cov_a, cov_b = np.atleast_2d(np.asarray(cov_a, np.float64)), np.atleast_2d(np.asarray(cov_b, np.float64))
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    if not np.all(np.isfinite(covmean)):  # singular product: regularise as pytorch-fid does
-        offset = np.eye(len(cov_a)) * 1e-6
-        covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    with warnings.catch_warnings():  # fewer samples than features make C_a C_b singular; sqrtm still copes
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov_a @ cov_b)
+        if not np.all(np.isfinite(covmean)):  # regularise as pytorch-fid does
+            offset = np.eye(len(cov_a)) * 1e-6
+            covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     covmean = np.real(covmean)  # sqrtm leaves ~1e-10 imaginary parts from rounding
     diff = mu_a - mu_b
     return float(max(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean), 0.0))
@@ -229,7 +232,8 @@ def frechet_distance_from_moments(mu_a, cov_a, mu_b, cov_b) -> float:
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """Fréchet distance between the Gaussians fitted to two feature sets (N_a, F) and (N_b, F).
 
-    Biased by the sample count (smaller sets give larger distances), so compare numbers only at equal counts.
+    Biased by the sample count (smaller sets give larger distances), so compare numbers only at equal counts;
+    with fewer samples than features the covariances are singular and the number is rougher still.
     """
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
