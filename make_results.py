@@ -5,6 +5,7 @@ results/results.md (the results table). ``make results`` runs this.
     python make_results.py --data-dir /work/data            # hours on a CPU: trains everything
     python make_results.py --data-dir /work/data --skip-training   # re-score and re-render from models/
     python make_results.py --dry-run                        # the commands only
+    python make_results.py --table-only                     # only re-render the table from models/*_eval.json
 """
 
 import argparse
@@ -25,6 +26,8 @@ def main(argv):
     p.add_argument("--results-dir", default="results")
     p.add_argument("--skip-training", action="store_true", help="use the models already in --models-dir")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--table-only", action="store_true",
+                   help="run nothing: render results/results.md from the eval files in --models-dir")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     common = ["--models-dir", args.models_dir, "--results-dir", args.results_dir]
@@ -32,6 +35,9 @@ def main(argv):
         common = ["--data-dir", args.data_dir, *common]
     commands, failed = [], []
     for step in results.STEPS:
+        if args.table_only:
+            commands.append(" ".join(["python", *step.argv, *common]))
+            continue
         if step.training and args.skip_training:
             continue
         cmd = [sys.executable, *step.argv, *common]

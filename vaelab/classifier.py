@@ -57,6 +57,8 @@ def load_or_train(dataset: str, data, models_dir, epochs: int = 3, seed: int = 0
         info = json.loads(info_path.read_text())
         if info.get("train_images") == len(data.x_train) and info.get("image_shape") == list(data.image_shape):
             return artifacts.load_model(model_path), info
+    print(f"training the {dataset} classifier ({epochs} epochs on {len(data.x_train)} images) for {model_path}",
+          flush=True)
     keras.utils.set_random_seed(seed)
     model = build_classifier(data.image_shape, len(data.class_names))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",

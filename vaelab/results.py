@@ -68,7 +68,7 @@ def table_rows(models_dir) -> list[dict]:
                      "fid_samples": r.get("fid_samples"), "fid_floor": r.get("fid_train_vs_test"),
                      "acc_recon": r.get("classifier_accuracy_reconstructions"),
                      "samples_per_s": speed.get("samples_per_s"), "binary": r.get("binary_data"),
-                     "date": r.get("machine", {}).get("date")})
+                     "date": r.get("machine", {}).get("date"), "command": r.get("command")})
     return sorted(rows, key=lambda row: (row["dataset"], row["model"]))
 
 
@@ -95,8 +95,11 @@ def write_results(models_dir, results_dir, machine: str, commands: list[str]) ->
     rows = table_rows(models_dir)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join([
-        "# Results", "", f"Measured on {machine}, {when}. Regenerate with `make results`; the commands were:", "",
-        *(f"    {c}" for c in commands), "", markdown_table(rows), "",
+        "# Results", "", f"Rendered on {machine}, {when}, from the `*_eval.json` files in `{models_dir}/`.", "",
+        markdown_table(rows), "",
         "Fréchet distance: features of the cached per-dataset CNN (vaelab/classifier.py), n generated samples "
-        "vs the first n test images; the floor in brackets is train vs test images at the same n.", ""])
+        "vs the first n test images; the floor in brackets is train vs test images at the same n.", "",
+        "Each row was measured by:", "",
+        *(f"    {r['command']}    # {r['date']}" for r in rows if r["command"]), "",
+        "`make results` runs:", "", *(f"    {c}" for c in commands), ""])
     return artifacts.write_bytes(Path(results_dir) / "results.md", text.encode())
