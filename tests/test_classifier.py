@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 from conftest import run_script
+from test_evaluate import own_copy
 from vaelab import classifier
 from vaelab.data import load_mnist
 
@@ -26,8 +27,8 @@ def test_classifier_is_trained_once_then_loaded(mnist_dir, tmp_path):
     assert info3["train_images"] == 256
 
 
-def test_evaluate_fid(trained_mnist, capsys):
-    models, data, prefix = trained_mnist
+def test_evaluate_fid(trained_mnist, tmp_path, capsys):
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
     code = run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
                       "--model", prefix, "--k", "0", "--fid", "--fid-samples", "100", "--quiet")
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 bound's ordering, the JSON is complete, and mistakes are one-line errors."""
 
 import json
+import shutil
 
 import numpy as np
 
@@ -9,8 +10,15 @@ from conftest import run_script
 from vaelab import artifacts
 
 
-def test_evaluate_grey_mnist_model(trained_mnist, capsys):
-    models, data, prefix = trained_mnist
+def own_copy(trained, tmp_path):
+    """The session's trained fixture model copied, so that files written beside it stay out of other tests."""
+    models, data, prefix = trained
+    shutil.copytree(models, tmp_path / "models", ignore=shutil.ignore_patterns("tensorboard"))
+    return tmp_path / "models", data, prefix
+
+
+def test_evaluate_grey_mnist_model(trained_mnist, tmp_path, capsys):
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
     code = run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
                       "--model", prefix, "--k", "20", "--quiet")
     out = capsys.readouterr().out
