@@ -43,6 +43,8 @@ def configs(backend: str, gpu: bool) -> list[dict]:
               dict(model="mnist", batch=256, jit=False, steps_per_execution=16)]
     if backend == "jax":
         c = [dict(model="mnist", batch=256, jit=True), dict(model="mnist", batch=1024, jit=True)]
+    if backend == "torch":  # its OpenMP threads spin: on a busy machine one thread can beat all of them
+        c += [dict(model="mnist", batch=256, jit=False, threads=1), dict(model="mnist", batch=1024, jit=False, threads=1)]
     c.append(dict(model="mnist_binarized", batch=100, jit=backend == "jax"))
     c += [dict(model=name, batch=None, jit=backend == "jax") for name in other_experiments()]
     if gpu:
@@ -64,6 +66,8 @@ def label(cfg: dict) -> str:
         parts.append(f"{cfg['steps_per_execution']} steps/exec")
     if cfg.get("mixed_precision"):
         parts.append("mixed fp16")
+    if cfg.get("threads"):
+        parts.append(f"{cfg['threads']} thread{'s' if cfg['threads'] > 1 else ''}")
     return ", ".join(parts)
 
 
@@ -124,7 +128,13 @@ def build(cfg: dict, n: int):
     return vae, data, x, batch
 
 
-def fit_epoch(vae, data, batch, timer) -> None:
+def fit_epoch(vae, data, batch, timer, threads: int | None = None) -> None:
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_num_threads(threads or os.cpu_count())
     kw = {"batch_size": batch} if hasattr(data, "shape") else {}  # arrays take a batch size, datasets are batched
     vae.fit(data, epochs=1, shuffle=True, verbose=0, callbacks=[timer], **kw)
 
@@ -161,11 +171,11 @@ def child(backend: str, samples: int, rounds: int) -> dict:
         timer = benchmark.epoch_timer()
         # Trace/compile before timing, for the full batches and the last partial one alike (both shapes).
         warm = x[: min(len(x), batch * 4 + len(x) % batch)] if hasattr(data, "shape") else data
-        fit_epoch(vae, warm, batch, timer)
+        fit_epoch(vae, warm, batch, timer, cfg.get("threads"))
         runs.append(dict(cfg=cfg, vae=vae, data=data, x=x, batch=batch, timer=benchmark.epoch_timer()))
     for _ in range(rounds):  # alternate, so machine-speed swings hit every configuration alike
         for r in runs:
-            fit_epoch(r["vae"], r["data"], r["batch"], r["timer"])
+            fit_epoch(r["vae"], r["data"], r["batch"], r["timer"], r["cfg"].get("threads"))
     out = []
     for r in runs:
         rates = [len(r["x"]) / s for s in r["timer"].seconds]
