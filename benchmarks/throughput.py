@@ -44,7 +44,8 @@ def configs(backend: str, gpu: bool) -> list[dict]:
     if backend == "jax":
         c = [dict(model="mnist", batch=256, jit=True), dict(model="mnist", batch=1024, jit=True)]
     if backend == "torch":  # its OpenMP threads spin: on a busy machine one thread can beat all of them
-        c += [dict(model="mnist", batch=256, jit=False, threads=1), dict(model="mnist", batch=1024, jit=False, threads=1)]
+        c += [dict(model="mnist", batch=256, jit=False, threads=1),
+              dict(model="mnist", batch=1024, jit=False, threads=1)]
     c.append(dict(model="mnist_binarized", batch=100, jit=backend == "jax"))
     c += [dict(model=name, batch=None, jit=backend == "jax") for name in other_experiments()]
     if gpu:

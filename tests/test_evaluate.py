@@ -45,10 +45,12 @@ def test_evaluate_binarized_model(mnist_dir, tmp_path, capsys):
     assert run_script("mnist_binarized_train.py", "--data-dir", mnist_dir, "--models-dir", models, "--epochs", "1",
                       "--hidden-dims", "16", "--latent-dim", "3", "--batch-size", "128") == 0
     code = run_script("evaluate.py", "--dataset", "mnist_binarized", "--data-dir", mnist_dir, "--models-dir", models,
-                      "--hidden-dims", "16", "--latent-dim", "3", "--epochs", "1", "--k", "5", "--quiet")
+                      "--hidden-dims", "16", "--latent-dim", "3", "--epochs", "1", "--k", "5", "--quiet",
+                      "--out", tmp_path / "k5.json")
     out = capsys.readouterr().out
     assert code == 0 and "not a likelihood" not in out
-    r = json.loads((models / "bin_ld_3_h_16_e_1_eval.json").read_text())
+    assert not (models / "bin_ld_3_h_16_e_1_eval.json").exists()
+    r = json.loads((tmp_path / "k5.json").read_text())
     assert r["binary_data"] is True and r["k"] == 5 and r["params"]["hidden_dims"] == "16"
     assert 0 < r["iwae_nll_nats"] < 784 * np.log(2)  # better than a coin per pixel after one epoch
 

@@ -164,6 +164,8 @@ def evaluate_command(argv) -> int:
     g.add_argument("--fid-samples", type=int, default=10000, help="generated samples for --fid (default 10000)")
     g.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation noise (default 0)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--out", metavar="PATH", help="write the JSON here instead of <models-dir>/<prefix>_eval.json "
+                                                 "(e.g. a k = 5000 run on a --limit subset beside the full one)")
     args = p.parse_args(argv)
     if args.k < 0 or args.elbo_samples < 1 or args.fid_samples < 2:
         raise UserError("--k must be >= 0, --elbo-samples >= 1 and --fid-samples >= 2")
@@ -183,6 +185,7 @@ def evaluate_command(argv) -> int:
                                                     seed=args.eval_seed, limit=args.limit))
     result["machine"] = machine()
     print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", result_rows(result)))
-    path = artifacts.save_json(result, Path(files.models_dir) / f"{files.prefix}_eval.json")
+    out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
+    path = artifacts.save_json(result, out)
     print(f"saved {path}")
     return 0
