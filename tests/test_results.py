@@ -21,11 +21,15 @@ def test_table_from_eval_files(tmp_path):
     (tmp_path / "bin_a_speed.json").write_text(json.dumps({"samples_per_s": 4321}))
     grey = {**base, "dataset": "mnist", "model": "ld_2", "binary_data": False, "k": 100, "fid": None}
     (tmp_path / "ld_2_eval.json").write_text(json.dumps(grey))
+    subset = {**base, "test_images": 2000, "k": 1000, "fid": None}
+    (tmp_path / "bin_a_eval_k1000_first2000.json").write_text(json.dumps(subset))
     table = results.markdown_table(results.table_rows(tmp_path))
     lines = table.splitlines()
-    assert lines[2].startswith("| mnist | ld_2 | 130 | 90.50 = 65.25 + 25.25 | 86.12 (k = 100) † |")
-    assert lines[3] == ("| mnist_binarized | bin_a | 130 | 90.50 = 65.25 + 25.25 | 86.12 (k = 5000) | 0.1585 | "
-                        "3.50 (0.25), n = 10000 | 0.9700 | 4321 |")
+    assert lines[2].startswith("| mnist | ld_2 | 130 | 10000 | 90.50 = 65.25 + 25.25 | 86.12 (k = 100) † |")
+    assert lines[3].startswith("| mnist_binarized | bin_a | 130 | 2000 | 90.50 = 65.25 + 25.25 | 86.12 (k = 1000) |")
+    assert lines[3].endswith("| – | 0.9700 | 4321 |")  # the model's speed file serves every row of it
+    assert lines[4] == ("| mnist_binarized | bin_a | 130 | 10000 | 90.50 = 65.25 + 25.25 | 86.12 (k = 5000) | "
+                        "0.1585 | 3.50 (0.25), n = 10000 | 0.9700 | 4321 |")
     assert "cross-entropy, not a likelihood" in table
 
 

@@ -55,11 +55,12 @@ def _fmt(value, spec: str) -> str:
 
 
 def table_rows(models_dir) -> list[dict]:
-    """One row per ``*_eval.json`` in ``models_dir`` (sorted by dataset, then model)."""
+    """One row per ``*_eval*.json`` in ``models_dir`` (``evaluate.py --out`` names like ``<prefix>_eval_k5000.json``
+    included), sorted by dataset, model, k and test images."""
     rows = []
-    for path in sorted(Path(models_dir).glob("*_eval.json")):
+    for path in sorted(Path(models_dir).glob("*_eval*.json")):
         r = json.loads(path.read_text())
-        speed_path = path.with_name(path.name.replace("_eval.json", "_speed.json"))
+        speed_path = path.with_name(f"{r['model']}_speed.json")
         speed = json.loads(speed_path.read_text()) if speed_path.exists() else {}
         rows.append({"dataset": r["dataset"], "model": r["model"], "epochs": r.get("params", {}).get("epochs"),
                      "test_images": r.get("test_images"), "neg_elbo": -r["elbo_nats"],
@@ -69,20 +70,21 @@ def table_rows(models_dir) -> list[dict]:
                      "acc_recon": r.get("classifier_accuracy_reconstructions"),
                      "samples_per_s": speed.get("samples_per_s"), "binary": r.get("binary_data"),
                      "date": r.get("machine", {}).get("date"), "command": r.get("command")})
-    return sorted(rows, key=lambda row: (row["dataset"], row["model"]))
+    return sorted(rows, key=lambda row: (row["dataset"], row["model"], row["k"] or 0, -(row["test_images"] or 0)))
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ("| dataset | model | epochs | test −ELBO (nats) = recon + KL | NLL, IWAE (nats) | bits/dim | "
-            "Fréchet distance (floor) | acc. on recon. | train samples/s |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| dataset | model | epochs | test images | test −ELBO (nats) = recon + KL | NLL, IWAE (nats) | "
+            "bits/dim | Fréchet distance (floor) | acc. on recon. | train samples/s |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         nll = f"{_fmt(r['nll'], '.2f')} (k = {r['k']})" if r["nll"] is not None else "–"
         if r["nll"] is not None and not r["binary"]:
             nll += " †"
         fid = (f"{_fmt(r['fid'], '.2f')} ({_fmt(r['fid_floor'], '.2f')}), n = {r['fid_samples']}"
                if r["fid"] is not None else "–")
-        lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['neg_elbo'], '.2f')} = "
+        lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['test_images'], 'd')} | "
+                     f"{_fmt(r['neg_elbo'], '.2f')} = "
                      f"{_fmt(r['recon'], '.2f')} + {_fmt(r['kl'], '.2f')} | {nll} | {_fmt(r['bpd'], '.4f')} | {fid} | "
                      f"{_fmt(r['acc_recon'], '.4f')} | {_fmt(r['samples_per_s'], 'd')} |")
     if any(r["nll"] is not None and not r["binary"] for r in rows):
