@@ -166,6 +166,30 @@ def build_dense_vae(params) -> VAE:
                epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
 
 
+def build_mlp_encoder(original_dim: int, hidden_dims: tuple[int, ...], latent_dim: int,
+                      activation: str = "relu") -> keras.Model:
+    """``original_dim -> Dense(h1) -> … -> Dense(hn) -> (z_mean, z_log_var)``: the deeper dense encoder of the
+    likelihood experiments (e.g. 784-500-500-50); :func:`build_dense_encoder` stays the one-layer original."""
+    x = keras.Input(shape=(original_dim,), name="x")
+    h = x
+    for i, units in enumerate(hidden_dims):
+        h = layers.Dense(units, activation=activation, name=f"encoder_hidden_{i}")(h)
+    z_mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name="encoder")
+
+
+def build_mlp_decoder(latent_dim: int, hidden_dims: tuple[int, ...], original_dim: int,
+                      activation: str = "relu") -> keras.Model:
+    """``latent_dim -> Dense(hn) -> … -> Dense(h1) -> Dense(original_dim, sigmoid)``, mirroring the encoder."""
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, units in enumerate(reversed(hidden_dims)):
+        h = layers.Dense(units, activation=activation, name=f"decoder_hidden_{i}")(h)
+    x_hat = layers.Dense(original_dim, activation="sigmoid", dtype="float32", name="x_hat")(h)
+    return keras.Model(z, x_hat, name="decoder")
+
+
 def _conv_block(h, conv, name: str):
     """``conv -> BatchNorm -> ReLU``; the conv has no bias because BatchNorm's beta replaces it."""
     h = conv(h)
@@ -188,8 +212,8 @@ def build_fashion_encoder(image_shape: tuple[int, int, int], latent_dim: int, fi
                              use_bias=False, name=f"encoder_conv{i + 1}")
         h = _conv_block(h, conv, f"encoder_conv{i + 1}")
     h = layers.Flatten(name="encoder_flatten")(h)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(h)
     return keras.Model(x, [z_mean, z_log_var], name="encoder")
 
 
@@ -212,7 +236,8 @@ def build_fashion_decoder(latent_dim: int, image_shape: tuple[int, int, int], fi
         conv = layers.Conv2DTranspose(f, 3, strides=2, padding="same", use_bias=False,
                                       name=f"decoder_deconv{i + 1}")
         h = _conv_block(h, conv, f"decoder_deconv{i + 1}")
-    x_hat = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid", name="x_hat")(h)
+    x_hat = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid", name="x_hat",
+                                   dtype="float32")(h)
     return keras.Model(z, x_hat, name="decoder")
 
 
@@ -240,8 +265,8 @@ def build_conv_encoder(params) -> keras.Model:
                           activation="relu", name=f"conv_{i + 1}")(h)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dense(params.intermediate_dim, activation="relu", name="encoder_hidden")(h)
-    z_mean = layers.Dense(params.latent_dim, name="z_mean")(h)
-    z_log_var = layers.Dense(params.latent_dim, name="z_log_var")(h)
+    z_mean = layers.Dense(params.latent_dim, name="z_mean", dtype="float32")(h)
+    z_log_var = layers.Dense(params.latent_dim, name="z_log_var", dtype="float32")(h)
     return keras.Model(x, [z_mean, z_log_var], name="encoder")
 
 
@@ -261,7 +286,8 @@ def build_conv_decoder(params) -> keras.Model:
     for i, pad in zip((3, 2, 1), params.decoder_output_padding()):
         h = layers.Conv2DTranspose(params.filters, kernels[i], strides=strides[i], padding="same",
                                    output_padding=pad, activation="relu", name=f"deconv_{4 - i}")(h)
-    x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat")(h)
+    x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat",
+                          dtype="float32")(h)
     return keras.Model(z, x_hat, name="decoder")
 
 

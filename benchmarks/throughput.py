@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Training throughput of the VAEs per Keras backend, against the machine's float32 matmul peak.
+
+    python benchmarks/throughput.py                       # every backend installed; writes results-<date>.txt
+    python benchmarks/throughput.py --backends tensorflow --samples 20000 --rounds 3
+
+For each backend installed (TensorFlow, JAX, PyTorch) a child process (``KERAS_BACKEND`` set) builds every
+configuration, runs one warm-up epoch each (tracing/compiling excluded), then times ``--rounds`` epochs of
+``--samples`` synthetic images *alternating between configurations*, so that the shared machine's speed
+swings hit all of them alike. It reports the median samples/s, the achieved FLOP rate (layer-shape count,
+see :mod:`vaelab.benchmark`) as a percentage of numpy's 2048^3 float32 matmul peak measured in the same run,
+the data pipeline alone in batches/s, and the child's peak RSS. A GPU section runs when a GPU is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from vaelab import benchmark  # noqa: E402
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def configs(backend: str, gpu: bool) -> list[dict]:
+    """What to compare. TensorFlow: XLA on/off, batch size, input pipeline, steps per execution."""
+    c = [dict(model="mnist", batch=256, jit=False), dict(model="mnist", batch=1024, jit=False)]
+    if backend == "tensorflow":
+        c += [dict(model="mnist", batch=256, jit=True), dict(model="mnist", batch=1024, jit=True),
+              dict(model="mnist", batch=256, jit=False, pipeline="tf.data"),
+              dict(model="mnist", batch=1024, jit=True, pipeline="tf.data"),
+              dict(model="mnist", batch=256, jit=False, steps_per_execution=16)]
+    if backend == "jax":
+        c = [dict(model="mnist", batch=256, jit=True), dict(model="mnist", batch=1024, jit=True)]
+    if backend == "torch":  # its OpenMP threads spin: on a busy machine one thread can beat all of them
+        c += [dict(model="mnist", batch=256, jit=False, threads=1),
+              dict(model="mnist", batch=1024, jit=False, threads=1)]
+    c.append(dict(model="mnist_binarized", batch=100, jit=backend == "jax"))
+    c += [dict(model=name, batch=None, jit=backend == "jax") for name in other_experiments()]
+    if gpu:
+        c += [dict(d, mixed_precision=True) for d in c if d["model"] == "mnist"]
+    return c
+
+
+def other_experiments() -> list[str]:
+    from vaelab.evaluation import registry
+
+    return [n for n in registry() if n not in ("mnist", "mnist_binarized")]
+
+
+def label(cfg: dict) -> str:
+    parts = [cfg["model"], f"batch {cfg['batch'] or 'default'}", "jit" if cfg["jit"] else "no jit"]
+    if cfg.get("pipeline"):
+        parts.append(cfg["pipeline"])
+    if cfg.get("steps_per_execution"):
+        parts.append(f"{cfg['steps_per_execution']} steps/exec")
+    if cfg.get("mixed_precision"):
+        parts.append("mixed fp16")
+    if cfg.get("threads"):
+        parts.append(f"{cfg['threads']} thread{'s' if cfg['threads'] > 1 else ''}")
+    return ", ".join(parts)
+
+
+# --- child: one backend ---------------------------------------------------------------------------
+
+
+def gpu_device() -> str | None:
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else None
+    if backend == "jax":
+        import jax
+
+        devs = [d for d in jax.devices() if d.platform == "gpu"]
+        return devs[0].device_kind if devs else None
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return None
+
+
+def build(cfg: dict, n: int):
+    """Model, inputs and the batch size of one configuration."""
+    import keras
+    import numpy as np
+
+    from vaelab.evaluation import registry
+    from vaelab.training import make_optimizer
+
+    exp = registry()[cfg["model"]]
+    params = exp.params_cls()
+    batch = cfg["batch"] or params.batch_size
+    keras.utils.set_random_seed(0)
+    if cfg.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        vae = exp.build_vae(params)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    shape = tuple(exp.image_shape(params))
+    x = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
+    x = exp.inputs(x)
+    compile_kw = {"jit_compile": cfg["jit"]}
+    if cfg.get("steps_per_execution"):
+        compile_kw["steps_per_execution"] = cfg["steps_per_execution"]
+    vae.compile(optimizer=make_optimizer("adam", 1e-3), **compile_kw)
+    data = x
+    if cfg.get("pipeline") == "tf.data":
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices(x).shuffle(n).batch(batch).prefetch(tf.data.AUTOTUNE)
+    return vae, data, x, batch
+
+
+def fit_epoch(vae, data, batch, timer, threads: int | None = None) -> None:
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_num_threads(threads or os.cpu_count())
+    kw = {"batch_size": batch} if hasattr(data, "shape") else {}  # arrays take a batch size, datasets are batched
+    vae.fit(data, epochs=1, shuffle=True, verbose=0, callbacks=[timer], **kw)
+
+
+def pipeline_rate(x, batch: int, passes: int = 3) -> dict:
+    """Batches/s of Keras's own input pipeline for numpy arrays (what fit uses), no model."""
+    import time
+
+    import keras
+    from keras.src.trainers.data_adapters import get_data_adapter  # private, but the one fit uses
+
+    backend = keras.backend.backend()
+    rates = []
+    for i in range(passes + 1):
+        adapter = get_data_adapter(x, batch_size=batch, shuffle=True)
+        it = {"tensorflow": adapter.get_tf_dataset, "jax": adapter.get_jax_iterator,
+              "torch": adapter.get_torch_dataloader}.get(backend, adapter.get_numpy_iterator)()
+        started = time.perf_counter()
+        count = sum(1 for _ in it)
+        if i:  # the first pass warms up
+            rates.append(count / (time.perf_counter() - started))
+    return {"batch": batch, **{k: round(v, 1) if isinstance(v, float) else v
+                               for k, v in benchmark.summarize(rates).items()}}
+
+
+def child(backend: str, samples: int, rounds: int) -> dict:
+    import keras
+
+    gpu = gpu_device()
+    cfgs = configs(backend, gpu is not None)
+    runs = []
+    for cfg in cfgs:
+        vae, data, x, batch = build(cfg, samples)
+        timer = benchmark.epoch_timer()
+        # Trace/compile before timing, for the full batches and the last partial one alike (both shapes).
+        warm = x[: min(len(x), batch * 4 + len(x) % batch)] if hasattr(data, "shape") else data
+        fit_epoch(vae, warm, batch, timer, cfg.get("threads"))
+        runs.append(dict(cfg=cfg, vae=vae, data=data, x=x, batch=batch, timer=benchmark.epoch_timer()))
+    for _ in range(rounds):  # alternate, so machine-speed swings hit every configuration alike
+        for r in runs:
+            fit_epoch(r["vae"], r["data"], r["batch"], r["timer"], r["cfg"].get("threads"))
+    out = []
+    for r in runs:
+        rates = [len(r["x"]) / s for s in r["timer"].seconds]
+        flops = benchmark.vae_train_flops(r["vae"])
+        s = benchmark.summarize(rates)
+        out.append({"label": label(r["cfg"]), **r["cfg"], "batch": r["batch"], "samples_per_s": round(s["median"]),
+                    "samples_per_s_min": round(s["min"]), "samples_per_s_max": round(s["max"]), "epochs_timed": s["n"],
+                    "train_flops_per_sample": flops, "achieved_gflops": benchmark.gflops(flops * s["median"])})
+    mnist = next(r for r in runs if r["cfg"]["model"] == "mnist")
+    return {"backend": backend, "keras": keras.__version__, "gpu": gpu, "runs": out, "samples": samples,
+            "pipeline": pipeline_rate(mnist["x"], 256), "peak_rss_mb": round(benchmark.peak_rss_mb())}
+
+
+# --- parent ---------------------------------------------------------------------------------------
+
+
+def installed_backends() -> list[str]:
+    return [b for b in BACKENDS if importlib.util.find_spec(b)]
+
+
+def run_child(backend: str, args) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    samples = args.torch_samples if backend == "torch" else args.samples
+    cmd = [sys.executable, __file__, "--child", backend, "--samples", str(samples), "--rounds", str(args.rounds)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return {"backend": backend, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+def report(peak: dict, results: list[dict], args) -> str:
+    peak_g = peak["median_flops"] / 1e9
+    lines = [
+        f"vaelab training throughput, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; command: python benchmarks/throughput.py "
+        f"--samples {args.samples} --torch-samples {args.torch_samples} --rounds {args.rounds}",
+        f"float32 matmul peak (numpy {peak['n']}^3, median of {len(peak['rates'])}): {peak_g:.1f} GFLOP/s "
+        f"(best {peak['best_flops'] / 1e9:.1f}; all {peak['rates']})",
+        "FLOPs: 3 x forward Dense/Conv FLOPs per sample from layer shapes; element-wise work not counted.",
+        f"samples/s: median of {args.rounds} epochs of {args.samples} synthetic samples ({args.torch_samples} on "
+        "torch, which is slow) after a warm-up epoch, configurations alternated; no validation.",
+        "",
+        f"{'backend':<11} {'configuration':<44} {'samples/s':>10} {'(min-max)':>15} {'GFLOP/s':>8} {'% peak':>7}",
+    ]
+    for res in results:
+        if "error" in res:
+            lines.append(f"{res['backend']:<11} failed: {res['error']}")
+            continue
+        for r in res["runs"]:
+            pct = 100.0 * r["achieved_gflops"] / peak_g
+            lines.append(f"{res['backend']:<11} {r['label']:<44} {r['samples_per_s']:>10} "
+                         f"{'(' + str(r['samples_per_s_min']) + '-' + str(r['samples_per_s_max']) + ')':>15} "
+                         f"{r['achieved_gflops']:>8.1f} {pct:>6.1f}%")
+    lines.append("")
+    for res in results:
+        if "error" in res:
+            continue
+        p = res["pipeline"]
+        lines.append(f"{res['backend']:<11} data pipeline alone (Keras array adapter, batch {p['batch']}): "
+                     f"{p['median']:.0f} batches/s = {p['median'] * p['batch']:.0f} samples/s; "
+                     f"peak RSS of the run {res['peak_rss_mb']} MiB; GPU: {res['gpu'] or 'none present'}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backends", default=",".join(installed_backends()), help="comma-separated (default: installed)")
+    p.add_argument("--samples", type=int, default=60000, help="synthetic samples per timed epoch (default 60000)")
+    p.add_argument("--torch-samples", type=int, default=6000, help="samples per epoch on PyTorch (default 6000)")
+    p.add_argument("--rounds", type=int, default=3, help="timed epochs per configuration (default 3)")
+    p.add_argument("--out", help="also write the report here (default benchmarks/results-<date>.txt)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.samples, args.rounds)))
+        return 0
+    peak = benchmark.matmul_peak()
+    results = [run_child(b, args) for b in args.backends.split(",") if b]
+    peak_after = benchmark.matmul_peak()  # the machine drifts: report both, use the median of all
+    peak["rates"] = peak["rates"] + peak_after["rates"]
+    rates = sorted(peak["rates"])
+    peak["median_flops"] = rates[len(rates) // 2] * 1e9
+    peak["best_flops"] = max(rates) * 1e9
+    text = report(peak, results, args)
+    print(text)
+    out = Path(args.out or ROOT / "benchmarks" / f"results-{datetime.date.today():%Y-%m-%d}.txt")
+    out.write_text(text + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"matmul_peak": peak, "results": results}, indent=2) + "\n")
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Binarized MNIST: the static test binarization is fixed, the dynamic one is redrawn every step and scored as
+drawn, the MLP builder has the asked-for layers, and the params preset names its models."""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_script
+from vaelab import artifacts, binarized
+from vaelab.errors import UserError
+
+
+def test_static_binarization_is_bernoulli_with_a_fixed_seed():
+    x = np.full((200, 784), 0.3, dtype=np.float32)
+    x[:, :10] = 0.0
+    x[:, 10:20] = 1.0
+    a, b = binarized.static_binarization(x), binarized.static_binarization(x)
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a)) == {0.0, 1.0}
+    assert a[:, :10].sum() == 0 and a[:, 10:20].min() == 1.0
+    assert abs(a[:, 20:].mean() - 0.3) < 0.005  # 153,200 draws: standard error 0.0012
+    assert not np.array_equal(a, binarized.static_binarization(x, seed=1))
+
+
+def test_loader_binarizes_the_test_set_only_and_before_limit(mnist_dir):
+    full = binarized.load_binarized_mnist(mnist_dir)
+    part = binarized.load_binarized_mnist(mnist_dir, limit=10)
+    assert set(np.unique(full.x_test)) == {0.0, 1.0}
+    assert len(np.unique(full.x_train)) > 2  # grey levels: the model binarizes them itself
+    np.testing.assert_array_equal(part.x_test, full.x_test[:10])
+
+
+def test_params_prefix_and_hidden_dims():
+    p = binarized.BinarizedMnistParams()
+    assert (p.latent_dim, p.hidden, p.batch_size) == (50, (500, 500), 100)
+    assert binarized.BinarizedMnistParams(hidden_dims="300, 200", epochs=7).model_prefix() == "bin_ld_50_h_300-200_e_7"
+    for bad in ("", "500,x", "0,5"):
+        with pytest.raises(UserError, match="hidden_dims"):
+            binarized.BinarizedMnistParams(hidden_dims=bad)
+
+
+def test_mlp_builder_has_the_asked_for_layers():
+    vae = binarized.build_binarized_vae(binarized.BinarizedMnistParams(hidden_dims="30,20", latent_dim=4))
+    enc = [tuple(w.shape) for w in vae.encoder.weights if len(w.shape) == 2]
+    dec = [tuple(w.shape) for w in vae.decoder.weights if len(w.shape) == 2]
+    assert enc == [(784, 30), (30, 20), (20, 4), (20, 4)]
+    assert dec == [(4, 20), (20, 30), (30, 784)]
+
+
+def test_training_redraws_binary_pixels_each_call_and_scores_what_it_drew():
+    keras.utils.set_random_seed(0)
+    vae = binarized.build_binarized_vae(binarized.BinarizedMnistParams(hidden_dims="8", latent_dim=2))
+    x = np.full((4, 784), 0.5, dtype=np.float32)
+    first, second = vae(x, training=True)["binarized"], vae(x, training=True)["binarized"]
+    first, second = np.asarray(first), np.asarray(second)
+    assert set(np.unique(first)) == {0.0, 1.0} and abs(first.mean() - 0.5) < 0.05
+    assert (first != second).mean() > 0.3  # a fresh draw, not a fixed one
+    np.testing.assert_array_equal(np.asarray(vae(x, training=False)["binarized"]), x)  # evaluation: as given
+    out = vae(x, training=True)
+    recon, _ = vae.per_example_losses(x, out)
+    p = np.clip(np.asarray(out["reconstruction"]), 1e-7, 1 - 1e-7)
+    xb = np.asarray(out["binarized"])
+    expected = -np.sum(xb * np.log(p) + (1 - xb) * np.log(1 - p), axis=1)
+    np.testing.assert_allclose(np.asarray(recon), expected, rtol=1e-4)
+
+
+def test_train_script_saves_a_model_that_reloads(mnist_dir, tmp_path):
+    models = tmp_path / "models"
+    code = run_script("mnist_binarized_train.py", "--data-dir", mnist_dir, "--models-dir", models, "--epochs", "1",
+                      "--hidden-dims", "16,16", "--latent-dim", "3", "--batch-size", "128")
+    assert code == 0
+    with keras.saving.custom_object_scope(binarized.custom_objects()):
+        vae = artifacts.load_model(models / "bin_ld_3_h_16-16_e_1_vae.h5")
+    assert type(vae).__name__ == "DynamicBinarizationVAE" and vae.binarize_seed == 1
+    z = np.zeros((2, 3), np.float32)
+    decoder = artifacts.load_model(models / "bin_ld_3_h_16-16_e_1_decoder.h5")
+    np.testing.assert_array_equal(np.asarray(decoder(z)), np.asarray(vae.decoder(z)))

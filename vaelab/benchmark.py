@@ -1,0 +1,105 @@
+"""Measuring training speed: FLOPs counted from layer shapes, the machine's float32 matmul peak, timed epochs.
+
+Used by ``benchmarks/throughput.py``; nothing here is run by the tests except the FLOP counting, because
+timings in tests only measure the test machine's mood.
+
+Counting rule (stated with every number): a Dense layer costs ``2 * in * out`` FLOPs per example forward, a
+Conv2D ``2 * H_out * W_out * C_out * kh * kw * C_in / groups``, a Conv2DTranspose
+``2 * H_in * W_in * C_in * kh * kw * C_out``; a training step costs 3x the forward matmul/conv FLOPs (the backward
+pass computes the gradients with respect to the inputs and to the weights, each as large as the forward).
+Element-wise work (activations, the loss, the sampling, the optimizer update) is not counted, so the rate is
+a lower bound of the work done and the percentage of the matmul peak is what the matmuls achieved.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import time
+
+import numpy as np
+
+TRAIN_FLOPS_PER_FORWARD = 3
+
+
+def _shape(tensor_or_shape) -> tuple:
+    return tuple(getattr(tensor_or_shape, "shape", tensor_or_shape))
+
+
+def layer_forward_flops(layer) -> int:
+    """Multiply-add FLOPs (x2) of one layer per example, from its built input/output shapes; 0 for others."""
+    kind = type(layer).__name__
+    if kind == "Dense":
+        kernel = layer.kernel.shape
+        return 2 * int(kernel[0]) * int(kernel[1])
+    if kind in ("Conv2D", "Conv2DTranspose"):
+        kh, kw, a, b = (int(v) for v in layer.kernel.shape)  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
+        if kind == "Conv2D":
+            out = _shape(layer.output)
+            h, w = (out[1], out[2]) if layer.data_format == "channels_last" else (out[2], out[3])
+            return 2 * int(h) * int(w) * b * kh * kw * a // max(int(getattr(layer, "groups", 1)), 1)
+        inp = _shape(layer.input)
+        h, w = (inp[1], inp[2]) if layer.data_format == "channels_last" else (inp[2], inp[3])
+        return 2 * int(h) * int(w) * b * kh * kw * a
+    return 0
+
+
+def model_forward_flops(model) -> int:
+    """Forward FLOPs per example of a model, summed over its layers and nested models."""
+    total = 0
+    for layer in model.layers:
+        total += model_forward_flops(layer) if hasattr(layer, "layers") and layer.layers else layer_forward_flops(layer)
+    return total
+
+
+def vae_train_flops(vae) -> int:
+    """Training FLOPs per example of a VAE: 3 x (encoder + decoder forward)."""
+    return TRAIN_FLOPS_PER_FORWARD * (model_forward_flops(vae.encoder) + model_forward_flops(vae.decoder))
+
+
+def matmul_peak(n: int = 2048, repeats: int = 7, dtype=np.float32) -> dict:
+    """numpy ``n x n @ n x n`` FLOP rate: median and best of ``repeats`` after two warm-ups (2 n^3 FLOPs each)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=dtype), rng.random((n, n), dtype=dtype)
+    for _ in range(2):
+        a @ b
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        rates.append(2 * n ** 3 / (time.perf_counter() - started))
+    return {"n": n, "median_flops": statistics.median(rates), "best_flops": max(rates),
+            "rates": [round(r / 1e9, 1) for r in rates]}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def epoch_timer():
+    """A Keras callback recording each epoch's wall time (fit's set-up and teardown excluded)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+
+    return EpochTimer()
+
+
+def summarize(samples_per_s: list[float]) -> dict:
+    return {"median": statistics.median(samples_per_s), "min": min(samples_per_s), "max": max(samples_per_s),
+            "n": len(samples_per_s)}
+
+
+def gflops(flops: float) -> float:
+    return round(flops / 1e9, 2) if math.isfinite(flops) else float("nan")

@@ -1,0 +1,107 @@
+"""One-command results: the steps that re-train and re-score every model, and the results table they fill.
+
+``make results`` (``python make_results.py``) runs :data:`STEPS` in order from the real data directory, each
+as its own process so one dataset's failure is reported and the rest still run, then writes
+``results/results.md``: one row per ``models/*_eval.json`` with the model, its epochs, test -ELBO, NLL,
+bits/dim, Fréchet distance and the training speed the train step printed. The table is built only from the
+files, so ``--skip-training`` re-renders it from models already on disk.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaelab import artifacts
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: tuple[str, ...]
+    training: bool = False  # skipped by --skip-training
+
+
+STEPS = (
+    Step("train mnist (784-512-2)", ("mnist_train.py",), training=True),
+    Step("mnist images", ("mnist_2d_latent_space_and_generate.py", "--no-prompt", "--z", "0,0", "--z", "-1.5,1")),
+    Step("mnist random grid", ("mnist_generate.py", "--no-prompt")),
+    Step("evaluate mnist", ("evaluate.py", "--dataset", "mnist", "--k", "100", "--fid", "--quiet")),
+    Step("train binarized mnist (784-500-500-50)", ("mnist_binarized_train.py",), training=True),
+    Step("evaluate binarized mnist", ("evaluate.py", "--dataset", "mnist_binarized", "--k", "5000", "--fid",
+                                      "--quiet")),
+)
+
+SPEED = re.compile(r"trained (\d+) epochs in ([\d.]+) s \(([\d.]+) s/epoch, (\d+) samples/s\)")
+
+
+def training_speed(stdout: str) -> dict | None:
+    """The numbers of the 'trained N epochs in …' line :func:`vaelab.training.fit` prints."""
+    m = SPEED.search(stdout)
+    if not m:
+        return None
+    return {"epochs": int(m.group(1)), "seconds": float(m.group(2)), "samples_per_s": int(m.group(4))}
+
+
+def save_speed(models_dir, prefix: str, speed: dict) -> Path:
+    return artifacts.save_json(speed, Path(models_dir) / f"{prefix}_speed.json")
+
+
+def _fmt(value, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
+def table_rows(models_dir) -> list[dict]:
+    """One row per ``*_eval*.json`` in ``models_dir`` (``evaluate.py --out`` names like ``<prefix>_eval_k5000.json``
+    included), sorted by dataset, model, k and test images."""
+    rows = []
+    for path in sorted(Path(models_dir).glob("*_eval*.json")):
+        r = json.loads(path.read_text())
+        speed_path = path.with_name(f"{r['model']}_speed.json")
+        speed = json.loads(speed_path.read_text()) if speed_path.exists() else {}
+        rows.append({"dataset": r["dataset"], "model": r["model"], "epochs": r.get("params", {}).get("epochs"),
+                     "test_images": r.get("test_images"), "neg_elbo": -r["elbo_nats"],
+                     "recon": r.get("reconstruction_nats"), "kl": r.get("kl_nats"), "k": r.get("k"),
+                     "nll": r.get("iwae_nll_nats"), "bpd": r.get("iwae_bits_per_dim"), "fid": r.get("fid"),
+                     "fid_samples": r.get("fid_samples"), "fid_floor": r.get("fid_train_vs_test"),
+                     "acc_recon": r.get("classifier_accuracy_reconstructions"),
+                     "samples_per_s": speed.get("samples_per_s"), "binary": r.get("binary_data"),
+                     "date": r.get("machine", {}).get("date"), "command": r.get("command")})
+    return sorted(rows, key=lambda row: (row["dataset"], row["model"], row["k"] or 0, -(row["test_images"] or 0)))
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = ("| dataset | model | epochs | test images | test −ELBO (nats) = recon + KL | NLL, IWAE (nats) | "
+            "bits/dim | Fréchet distance (floor) | acc. on recon. | train samples/s |")
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        nll = f"{_fmt(r['nll'], '.2f')} (k = {r['k']})" if r["nll"] is not None else "–"
+        if r["nll"] is not None and not r["binary"]:
+            nll += " †"
+        fid = (f"{_fmt(r['fid'], '.2f')} ({_fmt(r['fid_floor'], '.2f')}), n = {r['fid_samples']}"
+               if r["fid"] is not None else "–")
+        lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['test_images'], 'd')} | "
+                     f"{_fmt(r['neg_elbo'], '.2f')} = "
+                     f"{_fmt(r['recon'], '.2f')} + {_fmt(r['kl'], '.2f')} | {nll} | {_fmt(r['bpd'], '.4f')} | {fid} | "
+                     f"{_fmt(r['acc_recon'], '.4f')} | {_fmt(r['samples_per_s'], 'd')} |")
+    if any(r["nll"] is not None and not r["binary"] for r in rows):
+        lines.append("\n† grey-level images under a Bernoulli decoder: a cross-entropy, not a likelihood; only the "
+                     "binarized rows compare with published NLLs.")
+    return "\n".join(lines)
+
+
+def write_results(models_dir, results_dir, machine: str, commands: list[str]) -> Path:
+    rows = table_rows(models_dir)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = "\n".join([
+        "# Results", "", f"Rendered on {machine}, {when}, from the `*_eval.json` files in `{models_dir}/`.", "",
+        markdown_table(rows), "",
+        "Fréchet distance: features of the cached per-dataset CNN (vaelab/classifier.py), n generated samples "
+        "vs the first n test images; the floor in brackets is train vs test images at the same n.", "",
+        "Each row was measured by:", "",
+        *(f"    {r['command']}    # {r['date']}" for r in rows if r["command"]), "",
+        "`make results` runs:", "", *(f"    {c}" for c in commands), ""])
+    return artifacts.write_bytes(Path(results_dir) / "results.md", text.encode())
