@@ -90,8 +90,11 @@ class VAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         recon, kl = self.per_example_losses(x, y_pred)
         recon, kl = ops.mean(recon), ops.mean(kl)
-        self.reconstruction_tracker.update_state(recon)
-        self.kl_tracker.update_state(kl)
+        # Weighted by the batch size, as Keras weights its own loss tracker: otherwise a short last batch
+        # counts as much as a full one and the reported reconstruction + KL do not add up to the loss.
+        batch = ops.cast(ops.shape(y_pred["z_mean"])[0], recon.dtype)
+        self.reconstruction_tracker.update_state(recon, sample_weight=batch)
+        self.kl_tracker.update_state(kl, sample_weight=batch)
         total = recon + self.kl_weight * kl
         for extra in self.losses:  # regularisers, if a builder adds any
             total = total + ops.sum(extra)
