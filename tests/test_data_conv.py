@@ -204,3 +204,23 @@ def test_truncated_archive_is_a_user_error(caltech_dir, tmp_path):
     src.write_bytes(src.read_bytes()[:200])
     with pytest.raises(UserError, match="truncated or corrupt"):
         caltech101.preprocess(src, 16, "crop", tmp_path, progress=False)
+
+
+def test_cifar10_downloads_the_official_archive_with_its_sha256_when_nothing_is_local(cifar_dir, tmp_path,
+                                                                                       monkeypatch):
+    archive = tmp_path / "cache" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_dir / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    calls = []
+
+    def fake_download(fname, file_hash, subdir="", origin=None):
+        calls.append((fname, file_hash, origin))
+        return archive
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    ds = data.load_cifar10(tmp_path / "empty")
+    assert calls == [("cifar-10-python.tar.gz",
+                      "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                      "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")]
+    assert ds.x_train.shape == (CIFAR_TRAIN, 32, 32, 3)

@@ -124,3 +124,19 @@ def test_save_and_load_in_safe_mode_gives_identical_outputs(tmp_path):
                                vae.decoder.predict(z, verbose=0), rtol=1e-6)
     np.testing.assert_allclose(artifacts.load_model(tmp_path / "e.h5").predict(x, verbose=0),
                                vae.encoder.predict(x, verbose=0)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_reported_reconstruction_and_kl_add_up_to_the_loss_with_a_short_last_batch():
+    """The trackers are weighted by batch size like Keras's loss: 10 images in batches of 4, 4, 2."""
+    from vaelab.data import image_batches
+    from vaelab.models import build_conv_vae
+
+    vae = build_conv_vae(tiny(P.Cifar10Params, epsilon_std=0.0))  # no sampling noise: repeatable
+    vae.compile(optimizer="adam")
+    images = np.random.default_rng(4).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
+    images[8:] = 255  # the short last batch differs from the rest
+    result = vae.evaluate(image_batches(images, 4), verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(result["reconstruction_loss"] + result["kl_loss"], rel=1e-5)
+    x = images.astype("float32") / 255
+    recon, kl = (np.asarray(t) for t in vae.per_example_losses(x, vae(x)))
+    assert result["reconstruction_loss"] == pytest.approx(recon.mean(), rel=1e-4)

@@ -614,9 +614,10 @@ def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> P
 
 
 def _native_inches(grid: np.ndarray) -> float:
-    """Figure width that shows a colour grid at about its own resolution (100 dpi); small grids (CIFAR-10)
-    are enlarged to 8 inches so that 32 px images stay readable."""
-    return max(8.0, min(14.0, grid.shape[1] / 100))
+    """Figure width that shows a colour grid at about its own resolution (100 dpi): small grids (CIFAR-10)
+    are enlarged to 8 inches so that 32 px images stay readable, large ones (10 x 128 px) capped at 9.5
+    inches so that a grid of photos stays under 1 MB of PNG."""
+    return max(8.0, min(9.5, grid.shape[1] / 100))
 
 
 def image_generate_command(variants: dict, default_grid: int, description: str, argv) -> int:
