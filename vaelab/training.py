@@ -66,10 +66,6 @@ def is_batched(x) -> bool:
     return hasattr(x, "num_examples") and not isinstance(x, np.ndarray)
 
 
-def num_examples(x) -> int:
-    return int(x.num_examples) if is_batched(x) else len(x)
-
-
 def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encoder_for_file=None) -> list[Path]:
     """Write the VAE, encoder (x -> z_mean), decoder, history (pickle and JSON) and params JSON."""
     from vaelab.models import mean_encoder
