@@ -224,3 +224,10 @@ def test_cifar10_downloads_the_official_archive_with_its_sha256_when_nothing_is_
                       "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
                       "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")]
     assert ds.x_train.shape == (CIFAR_TRAIN, 32, 32, 3)
+
+
+def test_cifar10_truncated_batch_is_a_user_error(cifar_dir):
+    path = cifar_dir / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(UserError, match="data_batch_1: truncated or corrupt pickle"):
+        data.load_cifar10(cifar_dir, download=False)
