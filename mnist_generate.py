@@ -8,7 +8,7 @@ the prompt.
 """
 
 import mnist_params
-from vaelab import cli, experiments, latent, plots
+from vaelab import cli, experiments, plots
 from vaelab.experiments import MNIST
 
 
@@ -21,12 +21,7 @@ def main(argv):
     if trained.latent_dim in (2, 3):
         experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
                                      what="latent" if trained.latent_dim == 2 else "latent3d")
-    z = latent.random_latents(args.grid ** 2, trained.latent_dim, trained.params.seed, uniform=args.uniform)
-    kind = "uniform" if args.uniform else "normal"
-    plots.image_grid(latent.tile(trained.decode(z), args.grid, args.grid),
-                     trained.result(args.results_dir, f"random_{kind}"),
-                     title=f"{trained.files.prefix}: {args.grid}x{args.grid} samples, z ~ "
-                           f"{'U(-2, 2)' if args.uniform else 'N(0, I)'}")
+    experiments.random_grid(trained, args.grid, args.results_dir, uniform=args.uniform)
     experiments.decode_vectors_and_prompt(trained, args)
     plots.finish()
 

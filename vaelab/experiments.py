@@ -586,14 +586,16 @@ def save_morph_strip(trained: Trained, means: np.ndarray, a: int, b: int, class_
 # --- generating images from conv models -----------------------------------------------------------
 
 
-def random_grid(trained: Trained, n: int, results_dir) -> Path:
-    """An n x n grid of images decoded from z ~ N(0, I) (seeded by the model's params)."""
+def random_grid(trained: Trained, n: int, results_dir, uniform: bool = False) -> Path:
+    """An n x n grid of images decoded from z ~ N(0, I), or from z uniform on [-2, 2]^d with ``uniform``
+    (seeded by the model's params); saved as ``<prefix>_random_normal.png`` / ``_random_uniform.png``."""
     from vaelab import latent, plots
 
-    z = latent.random_latents(n * n, trained.latent_dim, trained.params.seed)
+    z = latent.random_latents(n * n, trained.latent_dim, trained.params.seed, uniform=uniform)
     grid = latent.tile(trained.decode(z), n, n)
-    return plots.image_grid(grid, trained.result(results_dir, "random_normal"),
-                            title=f"{trained.files.prefix}: {n}x{n} samples, z ~ N(0, I)",
+    kind, law = ("uniform", "U(-2, 2)") if uniform else ("normal", "N(0, I)")
+    return plots.image_grid(grid, trained.result(results_dir, f"random_{kind}"),
+                            title=f"{trained.files.prefix}: {n}x{n} samples, z ~ {law}",
                             max_size=_native_inches(grid))
 
 
