@@ -91,14 +91,6 @@ def evaluate(vae, x, batch_size: int) -> dict[str, float]:
     return {k: float(v) for k, v in result.items()}
 
 
-def as_float_inputs(x: np.ndarray, flatten: bool) -> np.ndarray:
-    """The model's input layout: (N, 784) for dense models, images otherwise."""
-    return x.reshape(len(x), -1) if flatten else x
-
-
-# --- schedules and stopping -----------------------------------------------------------------------
-
-
 def step_decay(epoch: int, lr0: float, every: int, factor: float) -> float:
     """Learning rate of (0-based) ``epoch``: ``lr0 * factor ** (epoch // every)``.
 
