@@ -4,6 +4,7 @@ results/results.md (the results table). ``make results`` runs this.
 
     python make_results.py --data-dir /work/data            # hours on a CPU: trains everything
     python make_results.py --data-dir /work/data --skip-training   # re-score and re-render from models/
+    python make_results.py --data-dir /work/data --only caltech    # some steps only
     python make_results.py --dry-run                        # the commands only
     python make_results.py --table-only                     # only re-render the table from models/*_eval.json
 """
@@ -28,6 +29,8 @@ def main(argv):
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--table-only", action="store_true",
                    help="run nothing: render results/results.md from the eval files in --models-dir")
+    p.add_argument("--only", metavar="REGEX", help="run only the steps whose name matches (e.g. 'caltech|fashion'); "
+                   "the table is still rendered from every model in --models-dir")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     common = ["--models-dir", args.models_dir, "--results-dir", args.results_dir]
@@ -38,7 +41,7 @@ def main(argv):
         if args.table_only:
             commands.append(" ".join(["python", *step.argv, *common]))
             continue
-        if step.training and args.skip_training:
+        if (step.training and args.skip_training) or (args.only and not re.search(args.only, step.name)):
             continue
         cmd = [sys.executable, *step.argv, *common]
         shown = " ".join(["python", *step.argv, *common])

@@ -25,14 +25,41 @@ class Step:
     training: bool = False  # skipped by --skip-training
 
 
+# Epochs are sized for one 2-core CPU in about two hours in all (the params files' defaults are longer
+# runs); every train step's options are repeated in the steps that read its model, so the names match.
+_MNIST3 = ("--latent-dim", "3")
+_BIN = ("--epochs", "60")
+_FASHION = ("--epochs", "12")
+_CIFAR = ("--epochs", "20", "--reconstruction", "discretized_logistic")
+_CAL92 = ("--epochs", "10")
+_CAL128 = ("--size", "128", "--epochs", "5")
+
 STEPS = (
     Step("train mnist (784-512-2)", ("mnist_train.py",), training=True),
     Step("mnist images", ("mnist_2d_latent_space_and_generate.py", "--no-prompt", "--z", "0,0", "--z", "-1.5,1")),
     Step("mnist random grid", ("mnist_generate.py", "--no-prompt")),
     Step("evaluate mnist", ("evaluate.py", "--dataset", "mnist", "--k", "100", "--fid", "--quiet")),
-    Step("train binarized mnist (784-500-500-50)", ("mnist_binarized_train.py",), training=True),
-    Step("evaluate binarized mnist", ("evaluate.py", "--dataset", "mnist_binarized", "--k", "5000", "--fid",
+    Step("train mnist 3-d (784-512-3)", ("mnist_train.py", *_MNIST3), training=True),
+    Step("mnist 3-d images", ("mnist_3d_latent_space_and_generate.py", "--no-prompt", *_MNIST3)),
+    Step("evaluate mnist 3-d", ("evaluate.py", "--dataset", "mnist", *_MNIST3, "--k", "100", "--fid", "--quiet")),
+    Step("train binarized mnist (784-500-500-50)", ("mnist_binarized_train.py", *_BIN), training=True),
+    Step("evaluate binarized mnist", ("evaluate.py", "--dataset", "mnist_binarized", *_BIN, "--k", "1000", "--fid",
                                       "--quiet")),
+    Step("train fashion-mnist", ("fashion_mnist_train.py", *_FASHION), training=True),
+    Step("fashion-mnist morphs", ("fashion_mnist_morph.py", *_FASHION)),
+    Step("evaluate fashion-mnist", ("evaluate.py", "--dataset", "fashion_mnist", *_FASHION, "--k", "100", "--fid",
+                                    "--quiet")),
+    Step("train cifar-10 (discretized logistic)", ("cifar10_train.py", *_CIFAR), training=True),
+    Step("cifar-10 images", ("cifar10_generate.py", "--no-prompt", *_CIFAR)),
+    Step("evaluate cifar-10", ("evaluate.py", "--dataset", "cifar10", *_CIFAR, "--k", "100", "--limit", "2000",
+                               "--fid", "--quiet")),
+    Step("train caltech101 92 px", ("caltech101_92_train.py", *_CAL92), training=True),
+    Step("caltech101 92 px images", ("caltech101_generate.py", "--no-prompt", *_CAL92)),
+    Step("evaluate caltech101 92 px", ("evaluate.py", "--dataset", "caltech101_92", *_CAL92, "--k", "20", "--quiet")),
+    Step("train caltech101 128 px", ("caltech101_128_train.py", *_CAL128[2:]), training=True),
+    Step("caltech101 128 px images", ("caltech101_generate.py", "--no-prompt", *_CAL128)),
+    Step("evaluate caltech101 128 px", ("evaluate.py", "--dataset", "caltech101_128", *_CAL128[2:], "--k", "10",
+                                        "--quiet")),
 )
 
 SPEED = re.compile(r"trained (\d+) epochs in ([\d.]+) s \(([\d.]+) s/epoch, (\d+) samples/s\)")
