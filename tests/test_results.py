@@ -37,4 +37,25 @@ def test_dry_run_lists_the_commands(capsys):
     assert run_script("make_results.py", "--dry-run", "--data-dir", "D") == 0
     out = capsys.readouterr().out
     assert out.count("== ") == len(results.STEPS)
-    assert "python evaluate.py --dataset mnist_binarized --k 5000 --fid --quiet --data-dir D" in out
+    assert "python evaluate.py --dataset mnist_binarized --epochs 60 --k 1000 --fid --quiet --data-dir D" in out
+
+
+def test_only_runs_the_matching_steps(capsys):
+    assert run_script("make_results.py", "--dry-run", "--only", "caltech101 128") == 0
+    out = capsys.readouterr().out
+    assert out.count("== ") == 3 and "caltech101_128_train.py --epochs 5" in out
+    assert "--size 128 --epochs 5" in out
+
+
+def test_steps_after_a_training_step_name_the_same_model():
+    """An option a train step gets (epochs, latent size, reconstruction) must reach the steps that read its
+    model, or they would look for a model of another name."""
+    for i, step in enumerate(results.STEPS):
+        if not step.training:
+            continue
+        options = step.argv[1:]
+        for later in results.STEPS[i + 1:]:
+            if later.training:
+                break
+            argv = " ".join(later.argv)
+            assert " ".join(options) in argv, (step.name, later.name)
