@@ -219,11 +219,19 @@ def test_frechet_distance_rejects_mismatched_features():
 # --- discretized logistic (bits/dim) --------------------------------------------------------------
 
 
+def single_logistic(mean, log_scale):
+    """Decoder parameters of one logistic per sub-pixel, no channel coupling (vaelab.discretized's layout)."""
+    mean, log_scale = np.asarray(mean, dtype=np.float64), np.asarray(log_scale, dtype=np.float64)
+    c = mean.shape[-1]
+    coeffs = np.zeros((*mean.shape[:-1], c * (c - 1) // 2))
+    return np.concatenate([np.zeros((*mean.shape[:-1], 1)), mean, log_scale, coeffs], axis=-1)
+
+
 @pytest.mark.parametrize("mean,log_scale", [(0.0, -3.0), (0.9, -6.5), (-1.3, 0.5), (0.2, 4.0), (-0.99, -7.0)])
 def test_discretized_logistic_probabilities_of_the_256_levels_sum_to_one(mean, log_scale):
     levels = np.arange(256, dtype=np.float64) / 255.0
     x = levels.reshape(256, 1, 1)
-    out = np.broadcast_to(np.array([mean, log_scale]), (256, 1, 2))
+    out = single_logistic(np.full((256, 1, 1), mean), np.full((256, 1, 1), log_scale))
     log_p = metrics.discretized_logistic_log_likelihood(x, out)[:, 0]
     assert np.all(np.isfinite(log_p)) and np.all(log_p <= 0)
     assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-9)
@@ -237,14 +245,67 @@ def test_discretized_logistic_matches_scipy_and_gives_bits_per_dim():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (4, 1, 8, 8, 3)) / 255.0
     mean, log_scale = 2 * x - 1 + rng.normal(0, 0.2, x.shape), rng.uniform(-3, 0, x.shape)
-    got = metrics.discretized_logistic_log_likelihood(x, np.concatenate([mean, log_scale], axis=-1))
+    got = metrics.discretized_logistic_log_likelihood(x, single_logistic(mean, log_scale))
     xs, scale = 2 * x - 1, np.exp(log_scale)
     upper = np.where(xs > 1 - 1 / 255, 1.0, logistic.cdf(xs + 1 / 255, mean, scale))
     lower = np.where(xs < -1 + 1 / 255, 0.0, logistic.cdf(xs - 1 / 255, mean, scale))
     expected = np.log(upper - lower).sum(axis=(2, 3, 4))
     np.testing.assert_allclose(got, expected, rtol=1e-9)
-    far = np.concatenate([-(2 * x - 1) * 40, np.full(x.shape, -7.0)], axis=-1)  # scipy: log 0 here
+    far = single_logistic(-(2 * x - 1) * 40, np.full(x.shape, -7.0))  # scipy: log 0 here
     assert np.all(np.isfinite(metrics.discretized_logistic_log_likelihood(x, far)))
-    sharp = np.concatenate([2 * x - 1, np.full(x.shape, -7.0)], axis=-1)
+    sharp = single_logistic(2 * x - 1, np.full(x.shape, -7.0))
     sharp_nats = -metrics.discretized_logistic_log_likelihood(x, sharp).mean()
     assert metrics.bits_per_dim(sharp_nats, 8 * 8 * 3) < 0.05  # scale e^-7 is a quarter of a bin
+
+
+@pytest.mark.parametrize("mixtures", [1, 3])
+def test_a_mixture_with_channel_coupling_is_a_distribution_over_all_256_cubed_colours(mixtures):
+    from vaelab import discretized
+
+    rng = np.random.default_rng(mixtures)
+    params = rng.normal(0, 1.5, discretized.param_channels(3, mixtures))
+    levels = np.arange(256) / 255.0
+    colours = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    p = np.exp(discretized.log_prob_numpy(colours, np.broadcast_to(params, (len(colours), len(params)))))
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_channel_coupling_shifts_the_later_channels_by_the_earlier_ones():
+    """With coefficient c (through tanh) the green mean is mu_g + tanh(c) * red: a green equal to the red
+    pixel is then the likeliest, and without coupling it is not."""
+    from vaelab import discretized
+
+    red = np.array([0.2, 0.8])
+    x = np.stack([red, red, np.full(2, 0.5)], axis=-1)
+    base = np.array([0.0, -1.0, 0.0, 0.0, -4.0, -4.0, -4.0, 0.0, 0.0, 0.0])  # logit, means, log-scales, coeffs
+    coupled = base.copy()
+    coupled[2], coupled[7] = 0.0, 20.0  # green's own mean 0, red->green coefficient tanh(20) = 1: green = red
+    lp_coupled = discretized.log_prob_numpy(x, np.broadcast_to(coupled, (2, 10)))
+    lp_plain = discretized.log_prob_numpy(x, np.broadcast_to(base, (2, 10)))
+    assert np.all(lp_coupled > lp_plain + 5)
+    mean = discretized.mean_image_numpy(np.broadcast_to(coupled, (1, 10)), 3)[0]
+    assert mean[1] == pytest.approx(mean[0], abs=1e-6)  # green follows red's (component) mean
+
+
+def test_keras_ops_and_numpy_discretized_logistic_agree():
+    from keras import ops
+
+    from vaelab import discretized
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (2, 6, 6, 3)) / 255.0
+    x[0, 0, 0] = [0.0, 1.0, 0.0]  # both edge bins
+    params = rng.normal(0, 2, (2, 6, 6, discretized.param_channels(3, 4)))
+    expected = discretized.log_prob_numpy(x, params)
+    got = ops.convert_to_numpy(discretized.log_prob(x.astype("float32"), params.astype("float32")))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ops.convert_to_numpy(discretized.mean_image(params.astype("float32"), 3)),
+                               discretized.mean_image_numpy(params, 3), atol=1e-5)
+
+
+def test_a_decoder_width_that_is_no_mixture_is_refused():
+    from vaelab import discretized
+
+    assert discretized.mixtures_from(50, 3) == 5 and discretized.mixtures_from(6, 1) == 2
+    with pytest.raises(ValueError, match="multiple of 10"):
+        discretized.mixtures_from(12, 3)

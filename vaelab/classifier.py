@@ -94,6 +94,7 @@ def generation_quality(exp, vae, data_dir, models_dir, n_samples: int = 10000, s
     and the classifier's accuracy on the test images and on their reconstructions."""
     from vaelab import metrics
     from vaelab.evaluation import registry
+    from vaelab.models import image_decoder
 
     name = CLASSIFIER_DATA.get(exp.name, exp.name)
     data = registry()[name].load_data(data_dir, limit)
@@ -101,10 +102,10 @@ def generation_quality(exp, vae, data_dir, models_dir, n_samples: int = 10000, s
     shape = data.image_shape
     n = min(n_samples, len(data.x_test), len(data.x_train))
     z = np.random.default_rng(seed).standard_normal((n, vae.latent_dim)).astype(np.float32)
-    samples = predict(vae.decoder, z).reshape((n, *shape))
+    samples = predict(image_decoder(vae), z).reshape((n, *shape))
     test_inputs = exp.inputs(exp.load_data(data_dir, limit).x_test)  # what the VAE was scored on
     mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs)
-    recon = predict(vae.decoder, mean.astype(np.float32)).reshape((len(test_inputs), *shape))
+    recon = predict(image_decoder(vae), mean.astype(np.float32)).reshape((len(test_inputs), *shape))
     real = features(model, data.x_test[:n])
     return {
         "fid": metrics.frechet_distance(real, features(model, samples)),

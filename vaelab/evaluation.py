@@ -87,6 +87,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
         "dims": dims,
         "elbo_nats": float(terms["elbo"].mean()),
         "elbo_stderr": float(terms["elbo"].std() / math.sqrt(len(x))),
+        "elbo_bits_per_dim": metrics.bits_per_dim(-terms["elbo"].mean(), dims),
         "reconstruction_nats": float(terms["reconstruction"].mean()),
         "kl_nats": float(terms["kl"].mean()),
         "elbo_seconds": round(elbo_seconds, 2),
@@ -114,7 +115,8 @@ def table(title: str, rows: list[tuple[str, str]]) -> str:
 
 def result_rows(r: dict) -> list[tuple[str, str]]:
     rows = [("-ELBO", f"{-r['elbo_nats']:.2f} nats = reconstruction {r['reconstruction_nats']:.2f} "
-                      f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})")]
+                      f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})"
+                      + (f" = {r['elbo_bits_per_dim']:.4f} bits/dim" if "elbo_bits_per_dim" in r else ""))]
     if "iwae_nll_nats" in r:
         rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats = {r['iwae_bits_per_dim']:.4f} "
                                                 f"bits/dim  (standard error {r['iwae_nll_stderr']:.2f})"))

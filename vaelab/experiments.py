@@ -8,6 +8,7 @@ mnist_params)``. Keras is imported inside the functions, never at import time.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +238,12 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
     else:
         print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
               f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+        if getattr(params, "reconstruction", None) == "discretized_logistic" and params.kl_weight == 1:
+            from vaelab.metrics import bits_per_dim
+
+            dims = math.prod(exp.image_shape(params))
+            print(f"test: -ELBO {bits_per_dim(test['loss'], dims):.4f} bits/dim (8-bit pixels, discretized "
+                  "logistic likelihood)")
     print(f"peak memory (RSS): {training.peak_rss_mb():.0f} MB")
     return files
 

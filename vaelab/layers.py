@@ -37,6 +37,26 @@ class Sampling(keras.layers.Layer):
         return {**super().get_config(), "epsilon_std": self.epsilon_std, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="vaelab")
+class DiscretizedLogisticMean(keras.layers.Layer):
+    """Discretized-logistic mixture parameters -> the mean image in [0, 1] (:func:`vaelab.discretized.mean_image`)."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+
+    def call(self, params):
+        from vaelab import discretized
+
+        return discretized.mean_image(params, self.channels)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
 def _replica_id():
     """This replica's index under ``tf.distribute`` with several replicas, else None.
 

@@ -17,9 +17,10 @@ import math
 import keras
 from keras import layers, ops
 
-from vaelab.layers import Sampling
+from vaelab import discretized
+from vaelab.layers import DiscretizedLogisticMean, Sampling
 
-RECONSTRUCTIONS = ("bce", "mse")
+RECONSTRUCTIONS = ("bce", "mse", discretized.NAME)
 
 
 def kl_divergence(z_mean, z_log_var):
@@ -28,9 +29,13 @@ def kl_divergence(z_mean, z_log_var):
 
 
 def reconstruction_error(x, x_hat, kind: str = "bce"):
-    """Per-example error averaged over every pixel and channel: binary cross-entropy or squared error."""
+    """Per-example error averaged over every pixel and channel: binary cross-entropy, squared error, or
+    (``"discretized_logistic"``, where ``x_hat`` holds the decoder's mixture parameters) the negative
+    log-probability of the 8-bit pixels, so that the default weight (the pixel count) makes it the summed NLL."""
     if kind == "bce":
         err = ops.binary_crossentropy(x, x_hat)
+    elif kind == discretized.NAME:
+        err = -discretized.log_prob(x, x_hat) / x.shape[-1]
     elif kind == "mse":
         err = ops.square(x - x_hat)
     else:
@@ -133,6 +138,20 @@ class VAE(keras.Model):
 def mean_encoder(encoder: keras.Model) -> keras.Model:
     """The saved ``…_encoder`` model: x -> z_mean, sharing the VAE encoder's layers (as the original)."""
     return keras.Model(encoder.inputs, encoder.outputs[0], name="encoder_mean")
+
+
+def image_decoder(vae: VAE) -> keras.Model:
+    """z -> image in [0, 1]: the saved ``…_decoder`` model and what samples and reconstructions are drawn with.
+
+    The VAE's own decoder, except under the discretized logistic likelihood, whose decoder outputs mixture
+    parameters: there a :class:`~vaelab.layers.DiscretizedLogisticMean` turns them into the mean image.
+    """
+    if vae.reconstruction != discretized.NAME:
+        return vae.decoder
+    z = keras.Input(shape=(vae.latent_dim,), name="z")
+    channels = int(vae.encoder.inputs[0].shape[-1])
+    x_hat = DiscretizedLogisticMean(channels, name="x_hat_mean")(vae.decoder(z))
+    return keras.Model(z, x_hat, name="decoder")
 
 
 # --- builders -------------------------------------------------------------------------------------
@@ -286,13 +305,18 @@ def build_conv_decoder(params) -> keras.Model:
     for i, pad in zip((3, 2, 1), params.decoder_output_padding()):
         h = layers.Conv2DTranspose(params.filters, kernels[i], strides=strides[i], padding="same",
                                    output_padding=pad, activation="relu", name=f"deconv_{4 - i}")(h)
-    x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat",
-                          dtype="float32")(h)
+    if params.reconstruction == discretized.NAME:  # mixture parameters per pixel, see vaelab.discretized
+        x_hat = layers.Conv2D(discretized.param_channels(params.img_chns, params.mixtures), kernels[0],
+                              padding="same", name="x_hat_params", dtype="float32")(h)
+    else:
+        x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat",
+                              dtype="float32")(h)
     return keras.Model(z, x_hat, name="decoder")
 
 
 def build_conv_vae(params) -> VAE:
-    """The convolutional VAE of :class:`~vaelab.params.ConvParams`; its loss is the summed BCE over every
-    pixel and channel plus the KL summed over latent dimensions (nats per image)."""
-    return VAE(build_conv_encoder(params), build_conv_decoder(params), reconstruction="bce",
+    """The convolutional VAE of :class:`~vaelab.params.ConvParams`; its loss is the summed BCE (or, with
+    ``reconstruction="discretized_logistic"``, the summed NLL of the 8-bit pixels) over every pixel and channel
+    plus the KL summed over latent dimensions (nats per image)."""
+    return VAE(build_conv_encoder(params), build_conv_decoder(params), reconstruction=params.reconstruction,
                kl_weight=params.kl_weight, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")

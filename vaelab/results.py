@@ -30,7 +30,8 @@ class Step:
 _MNIST3 = ("--latent-dim", "3")
 _BIN = ("--epochs", "60")
 _FASHION = ("--epochs", "12")
-_CIFAR = ("--epochs", "20", "--reconstruction", "discretized_logistic")
+_CIFAR = ("--epochs", "20", "--reconstruction", "discretized_logistic", "--latent-dim", "64", "--intermediate-dim",
+          "256")
 _CAL92 = ("--epochs", "10")
 _CAL128 = ("--size", "128", "--epochs", "5")
 

@@ -68,13 +68,13 @@ def is_batched(x) -> bool:
 
 def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encoder_for_file=None) -> list[Path]:
     """Write the VAE, encoder (x -> z_mean), decoder, history (pickle and JSON) and params JSON."""
-    from vaelab.models import mean_encoder
+    from vaelab.models import image_decoder, mean_encoder
 
     encoder = encoder_for_file or mean_encoder(vae.encoder)
     written = [
         artifacts.save_model(vae, files.vae),
         artifacts.save_model(encoder, files.encoder),
-        artifacts.save_model(vae.decoder, files.decoder),
+        artifacts.save_model(image_decoder(vae), files.decoder),
         artifacts.save_pickle(history, files.history),
         artifacts.save_json(history, files.history_json),
         artifacts.save_json(params.to_dict(), files.params_json),
