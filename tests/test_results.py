@@ -23,7 +23,18 @@ def test_table_from_eval_files(tmp_path):
     (tmp_path / "ld_2_eval.json").write_text(json.dumps(grey))
     subset = {**base, "test_images": 2000, "k": 1000, "fid": None}
     (tmp_path / "bin_a_eval_k1000_first2000.json").write_text(json.dumps(subset))
+    cifar = {**base, "dataset": "cifar10", "model": "c_dmol", "binary_data": False, "k": 100, "fid": None,
+             "likelihood": "discretized_logistic_log_likelihood", "iwae_nll_nats": 9000.0}
+    (tmp_path / "c_dmol_eval.json").write_text(json.dumps(cifar))
     table = results.markdown_table(results.table_rows(tmp_path))
+    assert "| cifar10 | c_dmol | 130 | 10000 | 90.50 = 65.25 + 25.25 | 9000.00 (k = 100) | 0.1585 |" in table  # no mark
+    assert "discrete likelihoods" not in table  # no Gaussian row, no ‡ note
+    fashion = {**cifar, "dataset": "fashion_mnist", "model": "f", "likelihood": "gaussian_log_likelihood(sigma=0.2)"}
+    (tmp_path / "f_eval.json").write_text(json.dumps(fashion))
+    with_fashion = results.markdown_table(results.table_rows(tmp_path))
+    assert "9000.00 (k = 100) ‡ |" in with_fashion and "‡ a Gaussian density" in with_fashion
+    (tmp_path / "f_eval.json").unlink()
+    table = "\n".join(line for line in table.splitlines() if "c_dmol" not in line)
     lines = table.splitlines()
     assert lines[2].startswith("| mnist | ld_2 | 130 | 10000 | 90.50 = 65.25 + 25.25 | 86.12 (k = 100) † |")
     assert lines[3].startswith("| mnist_binarized | bin_a | 130 | 2000 | 90.50 = 65.25 + 25.25 | 86.12 (k = 1000) |")

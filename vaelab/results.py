@@ -97,8 +97,24 @@ def table_rows(models_dir) -> list[dict]:
                      "fid_samples": r.get("fid_samples"), "fid_floor": r.get("fid_train_vs_test"),
                      "acc_recon": r.get("classifier_accuracy_reconstructions"),
                      "samples_per_s": speed.get("samples_per_s"), "binary": r.get("binary_data"),
+                     "likelihood": r.get("likelihood", "bernoulli_log_likelihood"),
                      "date": r.get("machine", {}).get("date"), "command": r.get("command")})
     return sorted(rows, key=lambda row: (row["dataset"], row["model"], row["k"] or 0, -(row["test_images"] or 0)))
+
+
+MARKS = {
+    "†": "grey-level images under a Bernoulli decoder: a cross-entropy, not a likelihood; only the binarized rows "
+         "compare with published NLLs.",
+    "‡": "a Gaussian density of pixel values in [0, 1] (the MSE decoder), not a probability of 8-bit pixels: not "
+         "comparable with discrete likelihoods.",
+}
+
+
+def _mark(row: dict) -> str:
+    """† / ‡ for NLLs that are not likelihoods of the (binary or 8-bit) data; '' for those that are."""
+    if row["likelihood"].startswith("bernoulli"):
+        return "" if row["binary"] else "†"
+    return "‡" if row["likelihood"].startswith("gaussian") else ""
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -107,17 +123,16 @@ def markdown_table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         nll = f"{_fmt(r['nll'], '.2f')} (k = {r['k']})" if r["nll"] is not None else "–"
-        if r["nll"] is not None and not r["binary"]:
-            nll += " †"
+        if r["nll"] is not None and _mark(r):
+            nll += f" {_mark(r)}"
         fid = (f"{_fmt(r['fid'], '.2f')} ({_fmt(r['fid_floor'], '.2f')}), n = {r['fid_samples']}"
                if r["fid"] is not None else "–")
         lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['test_images'], 'd')} | "
                      f"{_fmt(r['neg_elbo'], '.2f')} = "
                      f"{_fmt(r['recon'], '.2f')} + {_fmt(r['kl'], '.2f')} | {nll} | {_fmt(r['bpd'], '.4f')} | {fid} | "
                      f"{_fmt(r['acc_recon'], '.4f')} | {_fmt(r['samples_per_s'], 'd')} |")
-    if any(r["nll"] is not None and not r["binary"] for r in rows):
-        lines.append("\n† grey-level images under a Bernoulli decoder: a cross-entropy, not a likelihood; only the "
-                     "binarized rows compare with published NLLs.")
+    used = {_mark(r) for r in rows if r["nll"] is not None} - {""}
+    lines += [f"\n{mark} {MARKS[mark]}" for mark in sorted(used)]
     return "\n".join(lines)
 
 
