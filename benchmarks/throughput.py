@@ -3,6 +3,7 @@
 
     python benchmarks/throughput.py                       # every backend installed; writes results-<date>.txt
     python benchmarks/throughput.py --backends tensorflow --samples 20000 --rounds 3
+    python benchmarks/throughput.py --backends tensorflow --models mnist   # only the dense MNIST VAE
 
 For each backend installed (TensorFlow, JAX, PyTorch) a child process (``KERAS_BACKEND`` set) builds every
 configuration, runs one warm-up epoch each (tracing/compiling excluded), then times ``--rounds`` epochs of
@@ -28,15 +29,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vaelab import benchmark  # noqa: E402
+from vaelab import benchmark, checkpoints  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def configs(backend: str, gpu: bool) -> list[dict]:
-    """What to compare. TensorFlow: XLA on/off, batch size, input pipeline, steps per execution."""
+def configs(backend: str, gpu: bool, models: list[str] | None = None) -> list[dict]:
+    """What to compare. TensorFlow: XLA on/off, batch size, input pipeline, steps per execution.
+
+    The first two TensorFlow rows are what ``mnist_train.py`` runs: its input pipeline (the seeded
+    ``epoch batches`` of vaelab.checkpoints) with the fast path (``steps_per_execution="auto"``: the
+    compile options of :func:`vaelab.checkpoints.compile_options`), and the same with ``--no-jit`` (the
+    default before the fast path)."""
     c = [dict(model="mnist", batch=256, jit=False), dict(model="mnist", batch=1024, jit=False)]
     if backend == "tensorflow":
+        c = [dict(model="mnist", batch=256, jit=True, steps_per_execution="auto", pipeline="epoch batches"),
+             dict(model="mnist", batch=256, jit=False, pipeline="epoch batches"), *c]
         c += [dict(model="mnist", batch=256, jit=True), dict(model="mnist", batch=1024, jit=True),
               dict(model="mnist", batch=256, jit=False, pipeline="tf.data"),
               dict(model="mnist", batch=1024, jit=True, pipeline="tf.data"),
@@ -52,7 +60,7 @@ def configs(backend: str, gpu: bool) -> list[dict]:
     c += [dict(model=name, batch=None, jit=backend == "jax") for name in other_experiments()]
     if gpu:
         c += [dict(d, mixed_precision=True) for d in c if d["model"] == "mnist"]
-    return c
+    return [d for d in c if not models or d["model"] in models]
 
 
 def other_experiments() -> list[str]:
@@ -65,8 +73,12 @@ def label(cfg: dict) -> str:
     parts = [cfg["model"], f"batch {cfg['batch'] or 'default'}", "jit" if cfg["jit"] else "no jit"]
     if cfg.get("pipeline"):
         parts.append(cfg["pipeline"])
-    if cfg.get("steps_per_execution"):
+    if cfg.get("steps_per_execution") == "auto":
+        parts.append(f"{cfg.get('steps_per_execution_used', 'auto')} steps/exec = fast path (training default)")
+    elif cfg.get("steps_per_execution"):
         parts.append(f"{cfg['steps_per_execution']} steps/exec")
+    elif cfg.get("pipeline") == "epoch batches" and not cfg["jit"]:
+        parts.append("--no-jit (old default)")
     if cfg.get("mixed_precision"):
         parts.append("mixed fp16")
     if cfg.get("threads"):
@@ -120,10 +132,15 @@ def build(cfg: dict, n: int):
     x = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
     x = exp.inputs(x)
     compile_kw = {"jit_compile": cfg["jit"]}
-    if cfg.get("steps_per_execution"):
+    if cfg.get("steps_per_execution") == "auto":  # exactly what training compiles with
+        compile_kw = checkpoints.compile_options(True, len(checkpoints.batch_bounds(n, batch)))
+        cfg["steps_per_execution_used"] = compile_kw.get("steps_per_execution", 1)
+    elif cfg.get("steps_per_execution"):
         compile_kw["steps_per_execution"] = cfg["steps_per_execution"]
     vae.compile(optimizer=make_optimizer("adam", 1e-3), **compile_kw)
     data = x
+    if cfg.get("pipeline") == "epoch batches":  # what training uses (seeded per-epoch order, endless)
+        data = checkpoints.make_epoch_batches(x, batch, seed=0)
     if cfg.get("pipeline") == "tf.data":
         import tensorflow as tf
 
@@ -139,7 +156,9 @@ def fit_epoch(vae, data, batch, timer, threads: int | None = None) -> None:
 
         torch.set_num_threads(threads or os.cpu_count())
     kw = {"batch_size": batch} if hasattr(data, "shape") else {}  # arrays take a batch size, datasets are batched
-    vae.fit(data, epochs=1, shuffle=True, verbose=0, callbacks=[timer], **kw)
+    if hasattr(data, "steps"):  # the endless epoch batches: one epoch, new iterator each call
+        kw = {"steps_per_epoch": data.steps}
+    vae.fit(data, epochs=1, shuffle=not hasattr(data, "steps"), verbose=0, callbacks=[timer], **kw)
 
 
 def pipeline_rate(x, batch: int, passes: int = 3) -> dict:
@@ -163,11 +182,11 @@ def pipeline_rate(x, batch: int, passes: int = 3) -> dict:
                                for k, v in benchmark.summarize(rates).items()}}
 
 
-def child(backend: str, samples: int, rounds: int) -> dict:
+def child(backend: str, samples: int, rounds: int, models: list[str] | None = None) -> dict:
     import keras
 
     gpu = gpu_device()
-    cfgs = configs(backend, gpu is not None)
+    cfgs = configs(backend, gpu is not None, models)
     runs = []
     for cfg in cfgs:
         vae, data, x, batch = build(cfg, samples)
@@ -206,7 +225,8 @@ def installed_backends() -> list[str]:
 def run_child(backend: str, args) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     samples = args.torch_samples if backend == "torch" else args.samples
-    cmd = [sys.executable, __file__, "--child", backend, "--samples", str(samples), "--rounds", str(args.rounds)]
+    cmd = [sys.executable, __file__, "--child", backend, "--samples", str(samples), "--rounds", str(args.rounds),
+           *(["--models", args.models] if args.models else [])]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -220,7 +240,8 @@ def report(peak: dict, results: list[dict], args) -> str:
         f"vaelab training throughput, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; command: python benchmarks/throughput.py "
-        f"--samples {args.samples} --torch-samples {args.torch_samples} --rounds {args.rounds}",
+        f"--samples {args.samples} --torch-samples {args.torch_samples} --rounds {args.rounds}"
+        f"{' --models ' + args.models if args.models else ''}",
         f"float32 matmul peak before and after (numpy {peak['n']}^3, median of {len(peak['rates'])}): "
         f"{peak_g:.1f} GFLOP/s "
         f"(best {peak['best_flops'] / 1e9:.1f}; all {peak['rates']})",
@@ -230,7 +251,7 @@ def report(peak: dict, results: list[dict], args) -> str:
         "",
         "% peak: of the median of numpy matmul rates sampled inside each backend's run, between its rounds "
         "(the peak moves with the neighbours' load; both are listed per backend below).",
-        f"{'backend':<11} {'configuration':<44} {'samples/s':>10} {'(min-max)':>15} {'GFLOP/s':>8} {'% peak':>7}",
+        f"{'backend':<11} {'configuration':<72} {'samples/s':>10} {'(min-max)':>15} {'GFLOP/s':>8} {'% peak':>7}",
     ]
     for res in results:
         if "error" in res:
@@ -238,7 +259,7 @@ def report(peak: dict, results: list[dict], args) -> str:
             continue
         for r in res["runs"]:
             pct = 100.0 * r["achieved_gflops"] / res.get("peak_gflops", peak_g)
-            lines.append(f"{res['backend']:<11} {r['label']:<44} {r['samples_per_s']:>10} "
+            lines.append(f"{res['backend']:<11} {r['label']:<72} {r['samples_per_s']:>10} "
                          f"{'(' + str(r['samples_per_s_min']) + '-' + str(r['samples_per_s_max']) + ')':>15} "
                          f"{r['achieved_gflops']:>8.1f} {pct:>6.1f}%")
     lines.append("")
@@ -260,11 +281,13 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=60000, help="synthetic samples per timed epoch (default 60000)")
     p.add_argument("--torch-samples", type=int, default=6000, help="samples per epoch on PyTorch (default 6000)")
     p.add_argument("--rounds", type=int, default=3, help="timed epochs per configuration (default 3)")
+    p.add_argument("--models", help="comma-separated experiments to time (default: all), e.g. mnist")
     p.add_argument("--out", help="also write the report here (default benchmarks/results-<date>.txt)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.samples, args.rounds)))
+        models = args.models.split(",") if args.models else None
+        print("RESULT " + json.dumps(child(args.child, args.samples, args.rounds, models)))
         return 0
     peak = benchmark.matmul_peak()
     results = [run_child(b, args) for b in args.backends.split(",") if b]

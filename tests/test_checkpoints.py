@@ -54,8 +54,16 @@ def _assert_same_run(a, b):
     assert len(ha["loss"]) == 3
 
 
+@pytest.fixture(autouse=True)
+def _two_steps_per_call(monkeypatch):
+    """MNIST trains on the fast path (several steps per call); with 2 steps per call, the 4 batches of an
+    epoch here take 2 calls, so a signal can still land in the middle of an epoch."""
+    monkeypatch.setattr(checkpoints, "FAST_MAX_STEPS", 2)
+
+
 def _interrupt_at(monkeypatch, epoch, batch, signum=signal.SIGINT):
-    """Make training send itself ``signum`` at (epoch, batch), as Ctrl-C or `kill` would."""
+    """Make training send itself ``signum`` at (epoch, batch), as Ctrl-C or `kill` would (before the call
+    that trains ``batch``, when a call runs several steps)."""
     import keras
 
     class Interrupter(keras.callbacks.Callback):
@@ -63,7 +71,7 @@ def _interrupt_at(monkeypatch, epoch, batch, signum=signal.SIGINT):
             self.epoch = e
 
         def on_train_batch_begin(self, b, logs=None):
-            if (self.epoch, b) == (epoch, batch):
+            if self.epoch == epoch and b <= batch < b + self.model.steps_per_execution:
                 signal.raise_signal(signum)
 
     real = training.callbacks_for
@@ -97,9 +105,11 @@ def test_same_seed_same_bits_other_seed_differs(mnist_dir, tmp_path):
     assert not is_op_determinism_enabled()  # the default seed keeps the faster default kernels
 
 
-@pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"])], ids=["every-1-default-ops", "every-5-det-ops"])
+@pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"]), (1, ["--no-jit"])],
+                         ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit"])
 def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every, seed):
-    """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks."""
+    """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks; the
+    fast path (XLA, 2 steps per call here) and the plain one (--no-jit)."""
     full, parts = tmp_path / "full", tmp_path / "parts"
     assert run_script("mnist_train.py", *_args(mnist_dir, full, *seed)) == 0
     args = _args(mnist_dir, parts, "--checkpoint-every", str(every), *seed)
@@ -156,7 +166,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, monkeypatc
         assert run_script("mnist_train.py", *args) == 2
     ckpt = models / "checkpoints" / PREFIX / "epoch_00002"
     assert capsys.readouterr().err.strip() == (
-        f"error: the loss became NaN/Inf in epoch 3 (batch 0); the last good checkpoint (epoch 2) is {ckpt}; "
+        f"error: the loss became NaN/Inf in epoch 3 (batches 0-1); the last good checkpoint (epoch 2) is {ckpt}; "
         f"resume from it with a lower learning rate: python mnist_train.py {' '.join(map(str, args))} "
         "--learning-rate 0.0001 --resume")
     with np.load(ckpt / "weights.npz") as f:
@@ -241,7 +251,7 @@ def test_nan_in_the_first_epoch_points_to_no_older_runs_checkpoint(mnist_dir, tm
     err = capsys.readouterr()
     assert "note: starting afresh; the checkpoint" in err.out
     assert err.err.strip().splitlines()[-1] == (
-        "error: the loss became NaN/Inf in epoch 1 (batch 0); no checkpoint was written yet; lower "
+        "error: the loss became NaN/Inf in epoch 1 (batches 0-1); no checkpoint was written yet; lower "
         "--learning-rate or check the data")
 
 

@@ -39,13 +39,27 @@ class _StopOnNaN:
         import keras
 
         class StopOnNaN(keras.callbacks.Callback):
+            """With several steps per execution Keras reports once per call: the NaN is then somewhere in
+            the call's batches ``first_batch``..``bad_batch``."""
+
             bad_batch = None
+            first_batch = None
+
+            def on_train_batch_begin(self, batch, logs=None):
+                self._begin = batch
 
             def on_train_batch_end(self, batch, logs=None):
                 loss = (logs or {}).get("loss")
                 if loss is not None and not math.isfinite(float(loss)):
                     self.bad_batch = batch
+                    self.first_batch = getattr(self, "_begin", batch)
                     self.model.stop_training = True
+
+            def where(self) -> str:
+                """``batch 3``, or ``batches 0-1`` when the call that went bad ran several."""
+                if self.first_batch is None or self.first_batch == self.bad_batch:
+                    return f"batch {self.bad_batch}"
+                return f"batches {self.first_batch}-{self.bad_batch}"
 
         return StopOnNaN()
 
