@@ -114,6 +114,9 @@ def _log_prob(xp, x, params, channels: int):
 def log_prob(x, params):
     """keras.ops: log P(x) per pixel, shape ``x.shape[:-1]``; ``x`` in [0, 1] on the 8-bit grid, ``params``
     the decoder output (same leading shape, :func:`param_channels` wide)."""
+    from keras import ops
+
+    x, params = ops.convert_to_tensor(x), ops.convert_to_tensor(params)
     return _log_prob(_ops_namespace(), x, params, int(x.shape[-1]))
 
 
@@ -141,7 +144,9 @@ def _mean(xp, params, channels: int):
 def mean_image(params, channels: int):
     """keras.ops: the image to show for decoder ``params``, in [0, 1]: per pixel the mixture-weighted mean of
     the components, each channel's mean shifted by the component's means of the earlier channels."""
-    return _mean(_ops_namespace(), params, channels)
+    from keras import ops
+
+    return _mean(_ops_namespace(), ops.convert_to_tensor(params), channels)
 
 
 def mean_image_numpy(params: np.ndarray, channels: int) -> np.ndarray:
