@@ -7,7 +7,7 @@
 
 For each backend installed (TensorFlow, JAX, PyTorch) a child process (``KERAS_BACKEND`` set) builds every
 configuration, runs one warm-up epoch each (tracing/compiling excluded), then times ``--rounds`` epochs of
-``--samples`` synthetic images *alternating between configurations*, so that the shared machine's speed
+``--samples`` synthetic images (conv models: the same FLOPs' worth) *alternating between configurations*, so that the shared machine's speed
 swings hit all of them alike. It reports the median samples/s, the achieved FLOP rate (layer-shape count,
 see :mod:`vaelab.benchmark`) as a percentage of numpy's 2048^3 float32 matmul peak measured in the same run,
 the data pipeline alone in batches/s, and the child's peak RSS. A GPU section runs when a GPU is visible.
@@ -110,6 +110,20 @@ def gpu_device() -> str | None:
     return None
 
 
+def samples_for(model: str, vae, n: int, batch: int) -> int:
+    """Synthetic samples per timed epoch: ``n`` for the MNIST models; for the conv models as many as make an
+    epoch the same FLOPs as ``n`` MNIST samples (at least 8 batches), so that every model's epoch takes
+    seconds, not the hour 60,000 Caltech101 images would (and not their 11 GB)."""
+    if model in ("mnist", "mnist_binarized"):
+        return n
+    from vaelab import params as params_mod
+    from vaelab.evaluation import registry
+
+    mnist = benchmark.vae_train_flops(registry()["mnist"].build_vae(params_mod.MnistParams()))
+    same_work = round(n * mnist / benchmark.vae_train_flops(vae) / batch) * batch
+    return max(8 * batch, same_work)
+
+
 def build(cfg: dict, n: int):
     """Model, inputs and the batch size of one configuration."""
     import keras
@@ -129,6 +143,7 @@ def build(cfg: dict, n: int):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     shape = tuple(exp.image_shape(params))
+    n = samples_for(cfg["model"], vae, n, batch)
     x = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
     x = exp.inputs(x)
     compile_kw = {"jit_compile": cfg["jit"]}
@@ -205,14 +220,15 @@ def child(backend: str, samples: int, rounds: int, models: list[str] | None = No
         rates = [len(r["x"]) / s for s in r["timer"].seconds]
         flops = benchmark.vae_train_flops(r["vae"])
         s = benchmark.summarize(rates)
-        out.append({"label": label(r["cfg"]), **r["cfg"], "batch": r["batch"], "samples_per_s": round(s["median"]),
+        shown = label(r["cfg"]) + (f", n = {len(r['x'])}" if len(r["x"]) != samples else "")
+        out.append({"label": shown, **r["cfg"], "batch": r["batch"], "samples_per_s": round(s["median"]),
                     "samples_per_s_min": round(s["min"]), "samples_per_s_max": round(s["max"]), "epochs_timed": s["n"],
                     "train_flops_per_sample": flops, "achieved_gflops": benchmark.gflops(flops * s["median"])})
-    mnist = next(r for r in runs if r["cfg"]["model"] == "mnist")
+    first = next((r for r in runs if r["cfg"]["model"] == "mnist"), runs[0])  # --models may leave MNIST out
     peaks += benchmark.matmul_peak(repeats=3)["rates"]
     return {"backend": backend, "keras": keras.__version__, "gpu": gpu, "runs": out, "samples": samples,
             "peak_gflops": sorted(peaks)[len(peaks) // 2], "peak_gflops_all": peaks,
-            "pipeline": pipeline_rate(mnist["x"], 256), "peak_rss_mb": round(benchmark.peak_rss_mb())}
+            "pipeline": pipeline_rate(first["x"], first["batch"]), "pipeline_model": first["cfg"]["model"], "peak_rss_mb": round(benchmark.peak_rss_mb())}
 
 
 # --- parent ---------------------------------------------------------------------------------------
@@ -247,7 +263,8 @@ def report(peak: dict, results: list[dict], args) -> str:
         f"(best {peak['best_flops'] / 1e9:.1f}; all {peak['rates']})",
         "FLOPs: 3 x forward Dense/Conv FLOPs per sample from layer shapes; element-wise work not counted.",
         f"samples/s: median of {args.rounds} epochs of {args.samples} synthetic samples ({args.torch_samples} on "
-        "torch, which is slow) after a warm-up epoch, configurations alternated; no validation.",
+        "torch, which is slow; for the conv models as many as make the same FLOPs, at least 8 batches, shown as "
+        "'n = ...') after a warm-up epoch, configurations alternated; no validation.",
         "",
         "% peak: of the median of numpy matmul rates sampled inside each backend's run, between its rounds "
         "(the peak moves with the neighbours' load; both are listed per backend below).",
@@ -267,7 +284,8 @@ def report(peak: dict, results: list[dict], args) -> str:
         if "error" in res:
             continue
         p = res["pipeline"]
-        lines.append(f"{res['backend']:<11} data pipeline alone (Keras array adapter, batch {p['batch']}): "
+        lines.append(f"{res['backend']:<11} data pipeline alone (Keras array adapter, "
+                     f"{res.get('pipeline_model', 'mnist')} batch {p['batch']}): "
                      f"{p['median']:.0f} batches/s = {p['median'] * p['batch']:.0f} samples/s; "
                      f"peak RSS of the run {res['peak_rss_mb']} MiB; GPU: {res['gpu'] or 'none present'}")
         lines.append(f"{'':<11} matmul peak during its run: median {res['peak_gflops']:.1f} GFLOP/s "
