@@ -38,3 +38,15 @@ def test_evaluate_fid(trained_mnist, tmp_path, capsys):
     assert 0 <= r["fid_train_vs_test"] < r["fid"]  # a one-epoch model's samples are worse than real data
     assert 0 <= r["classifier_accuracy_reconstructions"] <= 1 and r["classifier_accuracy_test"] > 0.5
     assert (models / "classifier_mnist.h5").exists()
+
+
+def test_evaluate_with_limit_scores_fewer_images_but_trains_the_classifier_on_all(trained_mnist, tmp_path):
+    """--limit picks the test images scored; the cached classifier still learns from the whole training set
+    (a --limit 2000 CIFAR run once cached a classifier trained on 2000 images, at chance accuracy)."""
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
+    assert run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
+                      "--model", prefix, "--k", "0", "--fid", "--fid-samples", "50", "--limit", "64", "--quiet") == 0
+    r = json.loads((models / f"{prefix}_eval.json").read_text())
+    info = json.loads((models / "classifier_mnist.json").read_text())
+    assert r["test_images"] == 64 and r["fid_samples"] == 50
+    assert info["train_images"] == len(load_mnist(data).x_train) > 64
