@@ -50,3 +50,13 @@ def test_evaluate_with_limit_scores_fewer_images_but_trains_the_classifier_on_al
     info = json.loads((models / "classifier_mnist.json").read_text())
     assert r["test_images"] == 64 and r["fid_samples"] == 50
     assert info["train_images"] == len(load_mnist(data).x_train) > 64
+
+
+def test_uint8_and_float_images_reach_the_classifier_on_the_same_scale(mnist_dir, tmp_path):
+    """CIFAR-10 stays uint8 in memory while decoders output floats in [0, 1]: both must give the same features."""
+    data = load_mnist(mnist_dir)
+    model, _ = classifier.load_or_train("mnist", data, tmp_path, epochs=1)
+    as_bytes = np.round(data.x_test[:16] * 255).astype(np.uint8)
+    np.testing.assert_allclose(classifier.features(model, as_bytes),
+                               classifier.features(model, as_bytes.astype(np.float32) / 255), rtol=1e-5, atol=1e-5)
+    assert classifier.as_images(as_bytes).max() <= 1.0

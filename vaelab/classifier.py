@@ -63,7 +63,7 @@ def load_or_train(dataset: str, data, models_dir, epochs: int = 3, seed: int = 0
     model = build_classifier(data.image_shape, len(data.class_names))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(data.x_train, data.y_train, batch_size=128, epochs=epochs, verbose=verbose, shuffle=True)
+    model.fit(as_images(data.x_train), data.y_train, batch_size=128, epochs=epochs, verbose=verbose, shuffle=True)
     accuracy = accuracy_of(model, data.x_test, data.y_test)
     info = {"dataset": dataset, "train_images": len(data.x_train), "epochs": epochs, "seed": seed,
             "image_shape": list(data.image_shape), "test_accuracy": accuracy}
@@ -72,8 +72,15 @@ def load_or_train(dataset: str, data, models_dir, epochs: int = 3, seed: int = 0
     return model, info
 
 
+def as_images(x: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1], what decoders output: uint8 datasets (CIFAR-10) are scaled, floats kept. Real and
+    generated images must reach the classifier on the same scale, or the Fréchet distance measures the scale."""
+    x = np.asarray(x)
+    return x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+
+
 def predict(model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    return np.asarray(model.predict(np.asarray(x, dtype=np.float32), batch_size=batch_size, verbose=0))
+    return np.asarray(model.predict(as_images(x), batch_size=batch_size, verbose=0))
 
 
 def accuracy_of(model, x: np.ndarray, y: np.ndarray) -> float:
