@@ -309,3 +309,20 @@ def test_a_decoder_width_that_is_no_mixture_is_refused():
     assert discretized.mixtures_from(50, 3) == 5 and discretized.mixtures_from(6, 1) == 2
     with pytest.raises(ValueError, match="multiple of 10"):
         discretized.mixtures_from(12, 3)
+
+
+def test_decoding_is_chunked_by_output_size_and_gives_the_same_numbers(monkeypatch):
+    """Large images are decoded a few rows at a time (Caltech101's 8192 latents at once crashed the process)."""
+    import keras
+
+    z_in = keras.Input((2,))
+    decoder = keras.Model(z_in, keras.layers.Reshape((4, 4, 3))(keras.layers.Dense(48, activation="sigmoid")(z_in)))
+    z = np.random.default_rng(0).standard_normal((5, 3, 2))
+    whole = metrics.decode_samples(decoder, z)
+    calls = []
+    original = decoder.__call__
+    monkeypatch.setattr(metrics, "DECODE_FLOATS", 48 * 4)  # four rows per call
+    monkeypatch.setattr(type(decoder), "__call__", lambda self, x, **kw: calls.append(len(x)) or original(x, **kw))
+    np.testing.assert_allclose(metrics.decode_samples(decoder, z), whole, rtol=1e-6)
+    assert calls == [4, 4, 4, 3]
+    assert metrics.rows_for(784) == 8192 and metrics.rows_for(92 * 92 * 3) == 252 and metrics.rows_for(10 ** 9) == 16

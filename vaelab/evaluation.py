@@ -80,7 +80,8 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
     ll = metrics.log_likelihood_for(vae)
     dims = int(np.prod(x.shape[1:]))
     started = time.perf_counter()
-    terms = metrics.elbo(vae.encoder, vae.decoder, x, ll, samples=elbo_samples, seed=seed)
+    rows = metrics.rows_for(dims)  # latent samples decoded per chunk: bounded memory for large images
+    terms = metrics.elbo(vae.encoder, vae.decoder, x, ll, samples=elbo_samples, seed=seed, max_rows=rows)
     elbo_seconds = time.perf_counter() - started
     result = {
         "test_images": int(len(x)),
@@ -97,7 +98,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
     if k:
         started = time.perf_counter()
         log_px = metrics.iwae_log_likelihood(vae.encoder, vae.decoder, x, k=k, log_likelihood=ll, seed=seed,
-                                             verbose=verbose)
+                                             max_rows=rows, verbose=verbose)
         result.update({
             "k": int(k),
             "iwae_nll_nats": float(-log_px.mean()),

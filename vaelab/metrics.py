@@ -126,11 +126,25 @@ def encode_gaussian(encoder, x: np.ndarray, batch_size: int = 1024) -> tuple[np.
     return np.concatenate(means).astype(np.float64), np.concatenate(log_vars).astype(np.float64)
 
 
+DECODE_FLOATS = 2 ** 22  # decoder output values per call (16 MB): its activations stay small at any image size
+
+
 def decode_samples(decoder, z: np.ndarray) -> np.ndarray:
-    """Decoder output for z of shape (N, S, d): (N, S, *event), float32 as the model computes it."""
+    """Decoder output for z of shape (N, S, d): (N, S, *event), float32 as the model computes it; decoded in
+    calls of at most :data:`DECODE_FLOATS` output values (8192 Caltech101 latents at once would need tens of GB
+    of convolution activations)."""
     n, s, d = z.shape
-    out = _numpy(decoder(z.reshape(n * s, d).astype(np.float32), training=False))
+    flat = z.reshape(n * s, d).astype(np.float32)
+    shape = getattr(decoder, "output_shape", None)  # a Keras model; a plain function is called once
+    rows = max(1, DECODE_FLOATS // math.prod(shape[1:])) if shape else len(flat)
+    out = np.concatenate([_numpy(decoder(flat[i:i + rows], training=False)) for i in range(0, len(flat), rows)])
     return out.reshape((n, s, *out.shape[1:]))
+
+
+def rows_for(dims: int, most: int = 8192) -> int:
+    """``max_rows`` for images of ``dims`` values: 8192 for MNIST's 784, proportionally fewer for larger images,
+    so the float64 likelihood arrays of one chunk stay near 50 MB."""
+    return max(16, min(most, most * 784 // dims))
 
 
 def log_importance_weights(decoder, x: np.ndarray, mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray,
