@@ -347,3 +347,19 @@ def test_missing_model_and_unknown_class_are_one_line_errors(fashion_dir, tmp_pa
     code = run_script("fashion_mnist_train.py", "--data-dir", fashion_dir, "--kl-weight", "3")
     err = capsys.readouterr().err
     assert code == 2 and "set only kl_multiplier" in err
+
+
+def test_evaluate_reports_a_gaussian_density_without_bits_per_dim(trained_fashion, tmp_path, capsys):
+    """The MSE decoder's likelihood is a density of [0, 1] values (it can exceed 1): nats are reported, bits/dim
+    (a probability of discrete pixels) are not."""
+    import json
+    import shutil
+
+    models, data, prefix = trained_fashion
+    shutil.copytree(models, tmp_path / "m", ignore=shutil.ignore_patterns("tensorboard"))
+    assert run_script("evaluate.py", "--dataset", "fashion_mnist", "--data-dir", data, "--models-dir", tmp_path / "m",
+                      "--model", prefix, "--k", "5", "--quiet") == 0
+    r = json.loads((tmp_path / "m" / f"{prefix}_eval.json").read_text())
+    assert r["likelihood"].startswith("gaussian_log_likelihood")
+    assert "iwae_bits_per_dim" not in r and "elbo_bits_per_dim" not in r and "iwae_nll_nats" in r
+    assert "bits/dim" not in capsys.readouterr().out

@@ -78,6 +78,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
     from vaelab import metrics
 
     ll = metrics.log_likelihood_for(vae)
+    discrete = not getattr(ll, "__name__", "").startswith("gaussian")
     dims = int(np.prod(x.shape[1:]))
     started = time.perf_counter()
     rows = metrics.rows_for(dims)  # latent samples decoded per chunk: bounded memory for large images
@@ -88,7 +89,8 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
         "dims": dims,
         "elbo_nats": float(terms["elbo"].mean()),
         "elbo_stderr": float(terms["elbo"].std() / math.sqrt(len(x))),
-        "elbo_bits_per_dim": metrics.bits_per_dim(-terms["elbo"].mean(), dims),
+        # bits/dim only for probabilities of discrete pixels: a Gaussian density of [0, 1] values can go negative
+        **({"elbo_bits_per_dim": metrics.bits_per_dim(-terms["elbo"].mean(), dims)} if discrete else {}),
         "reconstruction_nats": float(terms["reconstruction"].mean()),
         "kl_nats": float(terms["kl"].mean()),
         "elbo_seconds": round(elbo_seconds, 2),
@@ -103,7 +105,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
             "k": int(k),
             "iwae_nll_nats": float(-log_px.mean()),
             "iwae_nll_stderr": float(log_px.std() / math.sqrt(len(x))),
-            "iwae_bits_per_dim": metrics.bits_per_dim(-log_px.mean(), dims),
+            **({"iwae_bits_per_dim": metrics.bits_per_dim(-log_px.mean(), dims)} if discrete else {}),
             "iwae_seconds": round(time.perf_counter() - started, 2),
         })
     return result
@@ -119,8 +121,9 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
                       f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})"
                       + (f" = {r['elbo_bits_per_dim']:.4f} bits/dim" if "elbo_bits_per_dim" in r else ""))]
     if "iwae_nll_nats" in r:
-        rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats = {r['iwae_bits_per_dim']:.4f} "
-                                                f"bits/dim  (standard error {r['iwae_nll_stderr']:.2f})"))
+        bits = f" = {r['iwae_bits_per_dim']:.4f} bits/dim" if "iwae_bits_per_dim" in r else ""
+        rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats{bits}  "
+                                                f"(standard error {r['iwae_nll_stderr']:.2f})"))
     if "fid" in r:
         rows.append(("Fréchet distance", f"{r['fid']:.2f} samples vs test, {r['fid_reconstructions']:.2f} "
                                          f"reconstructions vs test, {r['fid_train_vs_test']:.2f} train vs test "
