@@ -32,7 +32,7 @@ def test_table_from_eval_files(tmp_path):
     fashion = {**cifar, "dataset": "fashion_mnist", "model": "f", "likelihood": "gaussian_log_likelihood(sigma=0.2)"}
     (tmp_path / "f_eval.json").write_text(json.dumps(fashion))
     with_fashion = results.markdown_table(results.table_rows(tmp_path))
-    assert "9000.00 (k = 100) ‡ |" in with_fashion and "‡ a Gaussian density" in with_fashion
+    assert "9000.00 (k = 100) ‡ | – |" in with_fashion and "‡ a Gaussian density" in with_fashion
     (tmp_path / "f_eval.json").unlink()
     table = "\n".join(line for line in table.splitlines() if "c_dmol" not in line)
     lines = table.splitlines()

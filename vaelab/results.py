@@ -125,11 +125,12 @@ def markdown_table(rows: list[dict]) -> str:
         nll = f"{_fmt(r['nll'], '.2f')} (k = {r['k']})" if r["nll"] is not None else "–"
         if r["nll"] is not None and _mark(r):
             nll += f" {_mark(r)}"
+        bpd = "–" if _mark(r) == "‡" else _fmt(r["bpd"], ".4f")  # a density's "bits" are no bits (older JSONs)
         fid = (f"{_fmt(r['fid'], '.2f')} ({_fmt(r['fid_floor'], '.2f')}), n = {r['fid_samples']}"
                if r["fid"] is not None else "–")
         lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['test_images'], 'd')} | "
                      f"{_fmt(r['neg_elbo'], '.2f')} = "
-                     f"{_fmt(r['recon'], '.2f')} + {_fmt(r['kl'], '.2f')} | {nll} | {_fmt(r['bpd'], '.4f')} | {fid} | "
+                     f"{_fmt(r['recon'], '.2f')} + {_fmt(r['kl'], '.2f')} | {nll} | {bpd} | {fid} | "
                      f"{_fmt(r['acc_recon'], '.4f')} | {_fmt(r['samples_per_s'], 'd')} |")
     used = {_mark(r) for r in rows if r["nll"] is not None} - {""}
     lines += [f"\n{mark} {MARKS[mark]}" for mark in sorted(used)]
