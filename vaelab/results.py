@@ -48,6 +48,8 @@ STEPS = (
                                       "--quiet")),
     Step("train fashion-mnist", ("fashion_mnist_train.py", *_FASHION), training=True),
     Step("fashion-mnist morphs", ("fashion_mnist_morph.py", *_FASHION)),
+    Step("fashion-mnist interpolations", ("fashion_mnist_morph.py", *_FASHION, "--mode", "interpolate", "--from",
+                                          "t-shirt", "--to", "trouser", "--from", "sandal", "--to", "ankle-boot")),
     Step("evaluate fashion-mnist", ("evaluate.py", "--dataset", "fashion_mnist", *_FASHION, "--k", "100", "--fid",
                                     "--quiet")),
     Step("train cifar-10 (discretized logistic)", ("cifar10_train.py", *_CIFAR), training=True),
