@@ -132,7 +132,7 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
         rows.append(("classifier accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
                                             f"{r['classifier_accuracy_test']:.4f} on the test images"))
     if not r["binary_data"] and r["likelihood"].startswith("bernoulli"):
-        rows.append(("note", "Bernoulli decoder on grey-level data: a cross-entropy, not a likelihood "
+        rows.append(("note", "Bernoulli decoder on non-binary pixels: a cross-entropy, not a likelihood "
                              "(--dataset mnist_binarized gives comparable numbers)"))
     return rows
 
