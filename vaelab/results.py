@@ -105,8 +105,8 @@ def table_rows(models_dir) -> list[dict]:
 
 
 MARKS = {
-    "†": "grey-level images under a Bernoulli decoder: a cross-entropy, not a likelihood; only the binarized rows "
-         "compare with published NLLs.",
+    "†": "non-binary pixels under a Bernoulli decoder: a cross-entropy, not a likelihood (nor are its bits/dim); "
+         "only the binarized and discretized-logistic rows compare with published numbers.",
     "‡": "a Gaussian density of pixel values in [0, 1] (the MSE decoder), not a probability of 8-bit pixels: not "
          "comparable with discrete likelihoods.",
 }
