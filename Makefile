@@ -1,4 +1,4 @@
-# make results    re-train from $(DATA), regenerate results/ and results/results.md (hours on a CPU)
+# make results    re-train from $(DATA), regenerate results/ and results/results.md (about 2 hours on 2 CPU cores)
 # make benchmark  training throughput per backend -> benchmarks/results-<date>.txt
 # make test       the test suite (minutes, no real data)
 PYTHON ?= python
