@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.util
 import json
 import os
@@ -110,17 +111,21 @@ def gpu_device() -> str | None:
     return None
 
 
+@functools.cache
+def _mnist_train_flops() -> int:
+    from vaelab import params as params_mod
+    from vaelab.evaluation import registry
+
+    return benchmark.vae_train_flops(registry()["mnist"].build_vae(params_mod.MnistParams()))
+
+
 def samples_for(model: str, vae, n: int, batch: int) -> int:
     """Synthetic samples per timed epoch: ``n`` for the MNIST models; for the conv models as many as make an
     epoch the same FLOPs as ``n`` MNIST samples (at least 8 batches), so that every model's epoch takes
     seconds, not the hour 60,000 Caltech101 images would (and not their 11 GB)."""
     if model in ("mnist", "mnist_binarized"):
         return n
-    from vaelab import params as params_mod
-    from vaelab.evaluation import registry
-
-    mnist = benchmark.vae_train_flops(registry()["mnist"].build_vae(params_mod.MnistParams()))
-    same_work = round(n * mnist / benchmark.vae_train_flops(vae) / batch) * batch
+    same_work = round(n * _mnist_train_flops() / benchmark.vae_train_flops(vae) / batch) * batch
     return max(8 * batch, same_work)
 
 

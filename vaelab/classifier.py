@@ -106,8 +106,9 @@ def generation_quality(exp, vae, data_dir, models_dir, n_samples: int = 10000, s
     name = CLASSIFIER_DATA.get(exp.name, exp.name)
     # The classifier always learns from the whole training set (a --limit run would otherwise train, and
     # cache, a poor one); --limit picks only the test images that are scored.
-    model, info = load_or_train(name, registry()[name].load_data(data_dir, None), models_dir, seed=seed)
-    data = registry()[name].load_data(data_dir, limit)
+    full = registry()[name].load_data(data_dir, None)
+    model, info = load_or_train(name, full, models_dir, seed=seed)
+    data = full.limit(limit)
     shape = data.image_shape
     n = min(n_samples, len(data.x_test), len(data.x_train))
     z = np.random.default_rng(seed).standard_normal((n, vae.latent_dim)).astype(np.float32)

@@ -33,13 +33,18 @@ def coefficient_count(channels: int) -> int:
     return channels * (channels - 1) // 2
 
 
+def _per_component(channels: int) -> int:
+    """Parameters of one component: its logit, a mean and a log-scale per channel, the coupling coefficients."""
+    return 1 + 2 * channels + coefficient_count(channels)
+
+
 def param_channels(channels: int, mixtures: int) -> int:
     """Width of the decoder's last axis for ``channels`` colour channels and ``mixtures`` components."""
-    return mixtures * (1 + 2 * channels + coefficient_count(channels))
+    return mixtures * _per_component(channels)
 
 
 def mixtures_from(width: int, channels: int) -> int:
-    per = 1 + 2 * channels + coefficient_count(channels)
+    per = _per_component(channels)
     if width % per:
         raise ValueError(f"a decoder output of {width} channels is no discretized logistic mixture over "
                          f"{channels} colour channels (needs a multiple of {per})")
@@ -85,6 +90,15 @@ def _split(params, channels: int):
     return block(0), means, log_scales, coeffs
 
 
+def _coupled(xp, mean, coeffs, channel: int, earlier: list):
+    """Channel ``channel``'s mean shifted by ``tanh(coeff) * value`` for each earlier channel's value; the
+    coefficients of channel c start at c(c-1)/2, in the order of the earlier channels."""
+    first = coefficient_count(channel)
+    for i, value in enumerate(earlier):
+        mean = mean + xp.tanh(coeffs[first + i]) * value
+    return mean
+
+
 def _log_bin(xp, x, mean, log_scale):
     """log P(bin of x) under a logistic(mean, e^log_scale) discretized to 256 levels on [-1, 1]."""
     inv_scale = xp.exp(-log_scale)
@@ -100,12 +114,8 @@ def _log_prob(xp, x, params, channels: int):
     x = 2.0 * x - 1.0
     logits, means, log_scales, coeffs = _split(params, channels)
     total = xp.log_softmax(logits)
-    k = 0
     for c in range(channels):
-        mean = means[c]
-        for i in range(c):
-            mean = mean + xp.tanh(coeffs[k]) * x[..., i:i + 1]
-            k += 1
+        mean = _coupled(xp, means[c], coeffs, c, [x[..., i:i + 1] for i in range(c)])
         log_scale = xp.clip(log_scales[c], LOG_SCALE_MIN, LOG_SCALE_MAX)
         total = total + _log_bin(xp, x[..., c:c + 1], mean, log_scale)
     return xp.logsumexp(total)
@@ -129,13 +139,9 @@ def log_prob_numpy(x: np.ndarray, params: np.ndarray) -> np.ndarray:
 def _mean(xp, params, channels: int):
     logits, means, _, coeffs = _split(params, channels)
     weights = xp.softmax(logits)
-    component_means, out, k = [], [], 0
+    component_means, out = [], []
     for c in range(channels):
-        mean = means[c]
-        for i in range(c):
-            mean = mean + xp.tanh(coeffs[k]) * component_means[i]
-            k += 1
-        mean = xp.clip(mean, -1.0, 1.0)
+        mean = xp.clip(_coupled(xp, means[c], coeffs, c, component_means), -1.0, 1.0)
         component_means.append(mean)
         out.append(xp.sum(weights * mean))
     return (xp.concat(out) + 1.0) / 2.0

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from vaelab import artifacts, cli, distribute
+from vaelab import artifacts, cli, discretized, distribute
 from vaelab import params as params_mod
 from vaelab.errors import UserError
 
@@ -242,7 +242,7 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
     else:
         print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
               f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
-        if getattr(params, "reconstruction", None) == "discretized_logistic" and params.kl_weight == 1:
+        if vae.reconstruction == discretized.NAME and vae.kl_weight == 1:  # the loss is then the -ELBO
             from vaelab.metrics import bits_per_dim
 
             dims = math.prod(exp.image_shape(params))

@@ -11,7 +11,7 @@ Conventions, shared by every function here:
   with :func:`discretized_logistic_log_likelihood` for the decoder that gives CIFAR-10 bits/dim.
 - the densities are computed in float64 numpy from the decoder's float32 outputs, so sums over thousands of
   pixels and the log-sum-exp over thousands of samples lose nothing; memory is bounded by ``max_rows``, the
-  number of latent samples decoded at once.
+  number of latent samples scored at once (by default :func:`rows_for` the image size: 8192 for MNIST).
 - results depend on ``seed`` (and, for the IWAE noise draw order, on ``max_rows``), so a run repeats exactly.
 """
 
@@ -74,7 +74,7 @@ def discretized_logistic_log_likelihood(x: np.ndarray, out: np.ndarray) -> np.nd
     """
     from vaelab import discretized
 
-    return _event_sum(discretized.log_prob_numpy(x, out)[..., None])
+    return _event_sum(discretized.log_prob_numpy(x, out))
 
 
 def log_likelihood_for(vae):
@@ -86,7 +86,9 @@ def log_likelihood_for(vae):
     """
     if vae.reconstruction == "bce":
         return bernoulli_log_likelihood
-    if vae.reconstruction == "discretized_logistic":
+    from vaelab import discretized
+
+    if vae.reconstruction == discretized.NAME:
         return discretized_logistic_log_likelihood
     pixels = math.prod(vae.encoder.inputs[0].shape[1:])
     return gaussian_log_likelihood(math.sqrt(pixels / (2.0 * vae.reconstruction_weight)))
@@ -165,7 +167,7 @@ def log_importance_weights(decoder, x: np.ndarray, mean: np.ndarray, log_var: np
 
 
 def elbo(encoder, decoder, x: np.ndarray, log_likelihood=bernoulli_log_likelihood, samples: int = 1,
-         seed: int = 0, max_rows: int = 8192) -> dict[str, np.ndarray]:
+         seed: int = 0, max_rows: int | None = None) -> dict[str, np.ndarray]:
     """Per-example ELBO terms in nats: ``reconstruction = -E_q log p(x|z)`` (Monte Carlo, ``samples`` draws of
     z each), ``kl`` (closed form) and ``elbo = -(reconstruction + kl)``, each shaped (N,).
 
@@ -175,6 +177,7 @@ def elbo(encoder, decoder, x: np.ndarray, log_likelihood=bernoulli_log_likelihoo
     x = np.asarray(x)
     mean, log_var = encode_gaussian(encoder, x)
     rng = np.random.default_rng(seed)
+    max_rows = max_rows or rows_for(math.prod(x.shape[1:]))
     per_chunk = max(1, max_rows // samples)
     recon = np.empty(len(x))
     for start in range(0, len(x), per_chunk):
@@ -190,7 +193,7 @@ def elbo(encoder, decoder, x: np.ndarray, log_likelihood=bernoulli_log_likelihoo
 
 
 def iwae_log_likelihood(encoder, decoder, x: np.ndarray, k: int = 1000, log_likelihood=bernoulli_log_likelihood,
-                        seed: int = 0, max_rows: int = 8192, verbose: int = 1) -> np.ndarray:
+                        seed: int = 0, max_rows: int | None = None, verbose: int = 1) -> np.ndarray:
     """Importance-weighted estimate of ``log p(x)`` per example (Burda et al. 2015), shaped (N,):
 
         L_k(x) = log (1/k) sum_{j=1..k} w_j,   w_j = p(x|z_j) p(z_j) / q(z_j|x),   z_j ~ q(z|x)
@@ -207,6 +210,7 @@ def iwae_log_likelihood(encoder, decoder, x: np.ndarray, k: int = 1000, log_like
     x = np.asarray(x)
     mean, log_var = encode_gaussian(encoder, x)
     rng = np.random.default_rng(seed)
+    max_rows = max_rows or rows_for(math.prod(x.shape[1:]))
     per_chunk = min(k, max_rows)  # samples of one example per decoder call
     examples = max(1, max_rows // per_chunk)  # examples per decoder call
     bar = None

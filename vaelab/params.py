@@ -18,10 +18,11 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from vaelab import discretized
 from vaelab.errors import UserError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw", "nadam")
-RECONSTRUCTIONS = ("bce", "discretized_logistic")  # of the conv VAEs; vaelab.discretized
+RECONSTRUCTIONS = ("bce", discretized.NAME)  # of the conv VAEs
 
 
 def entry(default, help, *, min=None, max=None, choices=None):  # noqa: A002 - mirrors argparse names
@@ -252,7 +253,7 @@ class ConvParams(Params):
 
     def model_prefix(self) -> str:
         prefix = super().model_prefix()
-        return f"{prefix}_dmol_{self.mixtures}" if self.reconstruction == "discretized_logistic" else prefix
+        return f"{prefix}_dmol_{self.mixtures}" if self.reconstruction == discretized.NAME else prefix
 
     def stride_list(self) -> tuple[int, ...]:
         return _parse_strides(self.strides)

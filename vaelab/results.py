@@ -33,7 +33,7 @@ _FASHION = ("--epochs", "12")
 _CIFAR = ("--epochs", "20", "--reconstruction", "discretized_logistic", "--latent-dim", "64", "--intermediate-dim",
           "256")
 _CAL92 = ("--epochs", "10")
-_CAL128 = ("--size", "128", "--epochs", "5")
+_CAL128 = ("--epochs", "5")
 
 STEPS = (
     Step("train mnist (784-512-2)", ("mnist_train.py",), training=True),
@@ -59,9 +59,9 @@ STEPS = (
     Step("train caltech101 92 px", ("caltech101_92_train.py", *_CAL92), training=True),
     Step("caltech101 92 px images", ("caltech101_generate.py", "--no-prompt", *_CAL92)),
     Step("evaluate caltech101 92 px", ("evaluate.py", "--dataset", "caltech101_92", *_CAL92, "--k", "20", "--quiet")),
-    Step("train caltech101 128 px", ("caltech101_128_train.py", *_CAL128[2:]), training=True),
-    Step("caltech101 128 px images", ("caltech101_generate.py", "--no-prompt", *_CAL128)),
-    Step("evaluate caltech101 128 px", ("evaluate.py", "--dataset", "caltech101_128", *_CAL128[2:], "--k", "10",
+    Step("train caltech101 128 px", ("caltech101_128_train.py", *_CAL128), training=True),
+    Step("caltech101 128 px images", ("caltech101_generate.py", "--no-prompt", "--size", "128", *_CAL128)),
+    Step("evaluate caltech101 128 px", ("evaluate.py", "--dataset", "caltech101_128", *_CAL128, "--k", "10",
                                         "--quiet")),
 )
 
@@ -125,9 +125,10 @@ def markdown_table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         nll = f"{_fmt(r['nll'], '.2f')} (k = {r['k']})" if r["nll"] is not None else "–"
-        if r["nll"] is not None and _mark(r):
-            nll += f" {_mark(r)}"
-        bpd = "–" if _mark(r) == "‡" else _fmt(r["bpd"], ".4f")  # a density's "bits" are no bits (older JSONs)
+        mark = _mark(r)
+        if r["nll"] is not None and mark:
+            nll += f" {mark}"
+        bpd = "–" if mark == "‡" else _fmt(r["bpd"], ".4f")  # a density's "bits" are no bits (older JSONs)
         fid = (f"{_fmt(r['fid'], '.2f')} ({_fmt(r['fid_floor'], '.2f')}), n = {r['fid_samples']}"
                if r["fid"] is not None else "–")
         lines.append(f"| {r['dataset']} | {r['model']} | {_fmt(r['epochs'], 'd')} | {_fmt(r['test_images'], 'd')} | "
