@@ -12,7 +12,8 @@ in memory and are scaled per batch.
 
 import caltech101_128_params
 from vaelab import cli
-from vaelab.experiments import CALTECH101_128, train_command
+from vaelab.experiments import CALTECH101_128
+from vaelab.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, CALTECH101_128, caltech101_128_params)

@@ -12,7 +12,8 @@ in memory and are scaled per batch.
 
 import caltech101_92_params
 from vaelab import cli
-from vaelab.experiments import CALTECH101_92, train_command
+from vaelab.experiments import CALTECH101_92
+from vaelab.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, CALTECH101_92, caltech101_92_params)

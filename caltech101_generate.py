@@ -9,9 +9,9 @@ prompt. Models named the original scripts' way (object101_…, …_generator.h5)
 
 import caltech101_92_params
 import caltech101_128_params
-from vaelab import cli, experiments
+from vaelab import cli, generate
 from vaelab.experiments import CALTECH101_92, CALTECH101_128
 
 if __name__ == "__main__":
-    cli.run(experiments.image_generate_command,
+    cli.run(generate.image_generate_command,
             {92: (CALTECH101_92, caltech101_92_params), 128: (CALTECH101_128, caltech101_128_params)}, 10, __doc__)

@@ -8,8 +8,8 @@ space is 2-D, then the latent-vector prompt.
 """
 
 import cifar10_params
-from vaelab import cli, experiments
+from vaelab import cli, generate
 from vaelab.experiments import CIFAR10
 
 if __name__ == "__main__":
-    cli.run(experiments.image_generate_command, {32: (CIFAR10, cifar10_params)}, 15, __doc__)
+    cli.run(generate.image_generate_command, {32: (CIFAR10, cifar10_params)}, 15, __doc__)

@@ -1,7 +1,6 @@
 """Parameters of the convolutional CIFAR-10 VAE. Edit these values, or override any of them on the command
 line (``python cifar10_train.py --latent-dim 2 --epochs 5``). They are checked when read."""
 
-img_rows, img_cols, img_chns = 32, 32, 3
 latent_dim = 16
 intermediate_dim = 128
 filters = 32  # channels of convolutions 2-4 and of the transposed convolutions
@@ -15,3 +14,11 @@ optimizer = "adam"  # adam, rmsprop, sgd, adamw or nadam
 learning_rate = 0.001
 kl_weight = 1.0  # 1.0 trains the ELBO; other values give a beta-VAE
 seed = 0
+
+# the model's parts (see docs/parts.md)
+architecture = "conv"  # conv: the original design; or dense, conv_bn, resnet, hierarchical
+likelihood = "bernoulli"  # bernoulli, or discretized_logistic (bits/dim; mixtures components)
+mixtures = 1
+objective = "elbo"  # elbo, or iwae with iwae_k samples per example
+kl_warmup = 0  # epochs over which the KL weight rises from 0
+sampler = "normal"  # z for generated images: normal, uniform, gmm or two-stage

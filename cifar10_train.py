@@ -11,7 +11,8 @@ memory and are scaled per batch.
 
 import cifar10_params
 from vaelab import cli
-from vaelab.experiments import CIFAR10, train_command
+from vaelab.experiments import CIFAR10
+from vaelab.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, CIFAR10, cifar10_params)

@@ -2,28 +2,30 @@
 """Explore the Fashion-MNIST VAE's latent space and morph between clothing classes.
 
 Saves in --results-dir (headless; --show also opens windows): the 3-D scatter of the test set's z_mean
-coloured by class, test images over their reconstructions, ``amount_to_generate`` images decoded from
-N(0, I), the decoded class mean of each class (the mean of z_mean over the test images of the class), and
+coloured by class, test images over their reconstructions, ``amount_to_generate`` images decoded from the
+params' sampler, the decoded class mean of each class (the mean of z_mean over the test images of the class), and
 one strip per class pair: ``mean_A + alpha * mean_B`` for ``amount_of_vector_multipliers`` alphas in
 ``[0, alpha_max]``, or ``(1 - alpha) * mean_A + alpha * mean_B`` for alpha in [0, 1] with --mode interpolate.
 
     python fashion_mnist_morph.py --epochs 18                       # the model trained with --epochs 18
     python fashion_mnist_morph.py --from dress --to trouser --from sneaker --to 9
     python fashion_mnist_morph.py --mode interpolate --from t-shirt --to coat
+    python fashion_mnist_morph.py --interpolate 0 1 --slerp         # between two test images
     python fashion_mnist_morph.py --train                           # train first if the model is missing
 """
 
 import fashion_mnist_params
-from vaelab import cli, experiments, latent, plots
+from vaelab import cli, generate, latent, morph, plots
 from vaelab.experiments import FASHION_MNIST
 
 
 def main(argv):
-    p = experiments.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, fashion_mnist_params))
-    args = p.parse_args(argv)
-    data = FASHION_MNIST.load_data(args.data_dir, args.limit)
-    pairs = experiments.morph_pairs(args.from_, args.to, data.class_names)  # a bad name fails before the model loads
-    params, trained = experiments.load_or_train(FASHION_MNIST, fashion_mnist_params, args)
+    p = morph.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, fashion_mnist_params))
+    args = cli.add_interpolation_options(p).parse_args(argv)
+    params = cli.params_from_args(FASHION_MNIST.params_cls, fashion_mnist_params, args)
+    data = FASHION_MNIST.dataset(params, args.data_dir, args.limit)
+    pairs = morph.morph_pairs(args.from_, args.to, data.class_names)  # a bad name fails before the model loads
+    params, trained = morph.load_or_train(FASHION_MNIST, fashion_mnist_params, args)
     names, out = data.class_names, args.results_dir
 
     z = trained.encode(data.x_test)
@@ -32,13 +34,15 @@ def main(argv):
                              title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
     else:
         print(f"note: no latent scatter for a {trained.latent_dim}-D latent space")
-    experiments.save_reconstructions(trained, data.x_test, data.y_test, names, out)
-    experiments.save_samples(trained, params.amount_to_generate, out)
+    morph.save_reconstructions(trained, data.x_test, data.y_test, names, out)
+    sampler = generate.sampler_for(trained, args.sampler, args.data_dir, args.limit)
+    morph.save_samples(trained, params.amount_to_generate, out, sampler)
     means = latent.class_means(z, data.y_test, len(names))
-    experiments.save_class_means(trained, means, names, out)
+    morph.save_class_means(trained, means, names, out)
     for a, b in pairs:
-        experiments.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
-                                     params.alpha_max, out)
+        morph.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
+                               params.alpha_max, out)
+    generate.interpolations(trained, args)
     plots.finish()
 
 

@@ -12,7 +12,8 @@ epochs, best weights restored. Writes models/fashion_mnist_ld_<latent>_e_<epochs
 
 import fashion_mnist_params
 from vaelab import cli
-from vaelab.experiments import FASHION_MNIST, train_command
+from vaelab.experiments import FASHION_MNIST
+from vaelab.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, FASHION_MNIST, fashion_mnist_params)

@@ -4,28 +4,31 @@ the prior's quantiles, then a prompt that decodes the latent vectors you type.
 
     python mnist_2d_latent_space_and_generate.py                 # the model the params name
     python mnist_2d_latent_space_and_generate.py --no-prompt --z "0.5,-1"
+    python mnist_2d_latent_space_and_generate.py --no-prompt --interpolate 3 7 --slerp
 """
 
 import mnist_params
-from vaelab import cli, experiments, latent, plots
+from vaelab import cli, generate, latent, plots
 from vaelab.experiments import MNIST
+from vaelab.trained import require_latent_dim
 
 
 def main(argv):
-    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, mnist_params, __doc__)
     p.add_argument("--n", type=int, default=30, help="manifold grid size n x n (default: 30)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
-    trained = experiments.start_generate(MNIST, mnist_params, args)
-    experiments.require_latent_dim(trained, (2,), "mnist_2d_latent_space_and_generate.py")
-    experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
+    trained = generate.start_generate(MNIST, mnist_params, args)
+    require_latent_dim(trained, (2,), "mnist_2d_latent_space_and_generate.py")
+    generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
 
     h, w = trained.image_shape[:2]
     q = latent.normal_quantiles(args.n, args.scale)
     ticks = ([w // 2 + i * w for i in range(args.n)], [h // 2 + i * h for i in range(args.n)], q, q[::-1])
     plots.image_grid(trained.manifold(args.n, args.scale), trained.result(args.results_dir, "manifold"),
                      title=f"{trained.files.prefix}: decoded {args.n}x{args.n} manifold", ticks=ticks)
-    experiments.decode_vectors_and_prompt(trained, args)
+    generate.interpolations(trained, args)
+    generate.decode_vectors_and_prompt(trained, args)
     plots.finish()
 
 

@@ -7,20 +7,21 @@ prior's quantiles as one figure of slices along z[2] and as an animated GIF thro
 """
 
 import mnist_params
-from vaelab import cli, experiments, latent, plots
+from vaelab import cli, generate, latent, plots
 from vaelab.experiments import MNIST
+from vaelab.trained import require_latent_dim
 
 
 def main(argv):
-    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, mnist_params, __doc__)
     p.add_argument("--n", type=int, default=15, help="grid size n x n of each slice (default: 15)")
     p.add_argument("--slices", type=int, default=9, help="slices along z[2] in the figure (default: 9)")
     p.add_argument("--frames", type=int, default=30, help="frames of the GIF through z[2] (default: 30)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
-    trained = experiments.start_generate(MNIST, mnist_params, args)
-    experiments.require_latent_dim(trained, (3,), "mnist_3d_latent_space_and_generate.py")
-    experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir, what="latent3d")
+    trained = generate.start_generate(MNIST, mnist_params, args)
+    require_latent_dim(trained, (3,), "mnist_3d_latent_space_and_generate.py")
+    generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir, what="latent3d")
 
     values = latent.normal_quantiles(args.slices, args.scale)
     plots.slices([trained.manifold(args.n, args.scale, (v,)) for v in values], values,
@@ -28,7 +29,8 @@ def main(argv):
                  title=f"{trained.files.prefix}: z[0] across, z[1] down, one panel per z[2]")
     frames = [trained.manifold(args.n, args.scale, (v,)) for v in latent.normal_quantiles(args.frames, args.scale)]
     plots.gif(frames, trained.result(args.results_dir, "slices", "gif"))
-    experiments.decode_vectors_and_prompt(trained, args)
+    generate.interpolations(trained, args)
+    generate.decode_vectors_and_prompt(trained, args)
     plots.finish()
 
 

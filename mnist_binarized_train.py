@@ -8,8 +8,8 @@ score it on the statically binarized test set; the models go to models/bin_ld_<l
 
 import mnist_binarized_params
 from vaelab import cli
-from vaelab.binarized import BINARIZED_MNIST
-from vaelab.experiments import train_command
+from vaelab.experiments import MNIST_BINARIZED
+from vaelab.train import train_command
 
 if __name__ == "__main__":
-    cli.run(train_command, BINARIZED_MNIST, mnist_binarized_params)
+    cli.run(train_command, MNIST_BINARIZED, mnist_binarized_params)

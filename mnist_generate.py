@@ -1,28 +1,31 @@
 #!/usr/bin/env python3
-"""Generate MNIST digits from a trained VAE of any latent dim: an N x N grid decoded from N(0, I) samples
-(or uniform ones with --uniform), the test-set latent scatter when the latent space is 2-D or 3-D, then
-the prompt.
+"""Generate MNIST digits from a trained VAE of any latent dim: an N x N grid decoded from latent vectors of the
+chosen sampler (the prior N(0, I) by default; --sampler gmm or two-stage fit a density to the training codes;
+--uniform is --sampler uniform), the test-set latent scatter when the latent space is 2-D or 3-D, then the prompt.
 
     python mnist_generate.py --latent-dim 8 --grid 12
+    python mnist_generate.py --sampler gmm --no-prompt
     python mnist_generate.py --uniform --no-prompt
 """
 
 import mnist_params
-from vaelab import cli, experiments, plots
+from vaelab import cli, generate, plots
 from vaelab.experiments import MNIST
 
 
 def main(argv):
-    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, mnist_params, __doc__)
     p.add_argument("--grid", type=int, default=10, help="grid size N x N of random samples (default: 10)")
-    p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d instead of N(0, I)")
+    p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d (--sampler uniform)")
     args = p.parse_args(argv)
-    trained = experiments.start_generate(MNIST, mnist_params, args)
+    trained = generate.start_generate(MNIST, mnist_params, args)
     if trained.latent_dim in (2, 3):
-        experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
-                                     what="latent" if trained.latent_dim == 2 else "latent3d")
-    experiments.random_grid(trained, args.grid, args.results_dir, uniform=args.uniform)
-    experiments.decode_vectors_and_prompt(trained, args)
+        generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
+                                  what="latent" if trained.latent_dim == 2 else "latent3d")
+    sampler = generate.sampler_for(trained, "uniform" if args.uniform else args.sampler, args.data_dir, args.limit)
+    generate.random_grid(trained, args.grid, args.results_dir, sampler)
+    generate.interpolations(trained, args)
+    generate.decode_vectors_and_prompt(trained, args)
     plots.finish()
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vaelab import benchmark, checkpoints  # noqa: E402
+from vaelab import batches, benchmark, training  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -40,7 +40,7 @@ def configs(backend: str, gpu: bool, models: list[str] | None = None) -> list[di
 
     The first two TensorFlow rows are what ``mnist_train.py`` runs: its input pipeline (the seeded
     ``epoch batches`` of vaelab.checkpoints) with the fast path (``steps_per_execution="auto"``: the
-    compile options of :func:`vaelab.checkpoints.compile_options`), and the same with ``--no-jit`` (the
+    compile options of :func:`vaelab.training.compile_options`), and the same with ``--no-jit`` (the
     default before the fast path)."""
     c = [dict(model="mnist", batch=256, jit=False), dict(model="mnist", batch=1024, jit=False)]
     if backend == "tensorflow":
@@ -65,9 +65,9 @@ def configs(backend: str, gpu: bool, models: list[str] | None = None) -> list[di
 
 
 def other_experiments() -> list[str]:
-    from vaelab.evaluation import registry
+    from vaelab.experiments import DATASETS
 
-    return [n for n in registry() if n not in ("mnist", "mnist_binarized")]
+    return [n for n in DATASETS if n not in ("mnist", "mnist_binarized")]
 
 
 def label(cfg: dict) -> str:
@@ -114,9 +114,9 @@ def gpu_device() -> str | None:
 @functools.cache
 def _mnist_train_flops() -> int:
     from vaelab import params as params_mod
-    from vaelab.evaluation import registry
+    from vaelab.models import build_vae
 
-    return benchmark.vae_train_flops(registry()["mnist"].build_vae(params_mod.MnistParams()))
+    return benchmark.vae_train_flops(build_vae(params_mod.MnistParams(), (28, 28, 1)))
 
 
 def samples_for(model: str, vae, n: int, batch: int) -> int:
@@ -134,33 +134,35 @@ def build(cfg: dict, n: int):
     import keras
     import numpy as np
 
-    from vaelab.evaluation import registry
+    from vaelab import parts
+    from vaelab.experiments import DATASETS, model_inputs
+    from vaelab.models import build_vae
     from vaelab.training import make_optimizer
 
-    exp = registry()[cfg["model"]]
+    exp = DATASETS[cfg["model"]]
     params = exp.params_cls()
     batch = cfg["batch"] or params.batch_size
     keras.utils.set_random_seed(0)
     if cfg.get("mixed_precision"):
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        vae = exp.build_vae(params)
+        vae = build_vae(params, exp.image_shape, binarize=exp.binarize)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    shape = tuple(exp.image_shape(params))
+    shape = exp.image_shape
     n = samples_for(cfg["model"], vae, n, batch)
     x = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
-    x = exp.inputs(x)
+    x = model_inputs(x, parts.architecture(params).flat_input)
     compile_kw = {"jit_compile": cfg["jit"]}
     if cfg.get("steps_per_execution") == "auto":  # exactly what training compiles with
-        compile_kw = checkpoints.compile_options(True, len(checkpoints.batch_bounds(n, batch)))
+        compile_kw = training.compile_options(True, len(batches.batch_bounds(n, batch)))
         cfg["steps_per_execution_used"] = compile_kw.get("steps_per_execution", 1)
     elif cfg.get("steps_per_execution"):
         compile_kw["steps_per_execution"] = cfg["steps_per_execution"]
     vae.compile(optimizer=make_optimizer("adam", 1e-3), **compile_kw)
     data = x
     if cfg.get("pipeline") == "epoch batches":  # what training uses (seeded per-epoch order, endless)
-        data = checkpoints.make_epoch_batches(x, batch, seed=0)
+        data = batches.make_epoch_batches(x, batch, seed=0)
     if cfg.get("pipeline") == "tf.data":
         import tensorflow as tf
 

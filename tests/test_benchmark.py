@@ -3,12 +3,12 @@
 import keras
 
 from vaelab import benchmark
-from vaelab.models import build_dense_vae
+from vaelab.models import build_vae
 from vaelab.params import MnistParams
 
 
 def test_dense_vae_training_flops_from_layer_shapes():
-    vae = build_dense_vae(MnistParams())  # 784 -> 512 -> (2, 2); 2 -> 512 -> 784
+    vae = build_vae(MnistParams(), (28, 28, 1))  # 784 -> 512 -> (2, 2); 2 -> 512 -> 784
     forward = 2 * (784 * 512 + 512 * 2 + 512 * 2) + 2 * (2 * 512 + 512 * 784)
     assert benchmark.model_forward_flops(vae.encoder) + benchmark.model_forward_flops(vae.decoder) == forward
     assert benchmark.vae_train_flops(vae) == 3 * forward

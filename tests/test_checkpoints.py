@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_script
-from vaelab import checkpoints, training
+from vaelab import batches, callbacks, checkpoints, training
 from vaelab.artifacts import ModelFiles
 from vaelab.errors import UserError
 
@@ -58,7 +58,7 @@ def _assert_same_run(a, b):
 def _two_steps_per_call(monkeypatch):
     """MNIST trains on the fast path (several steps per call); with 2 steps per call, the 4 batches of an
     epoch here take 2 calls, so a signal can still land in the middle of an epoch."""
-    monkeypatch.setattr(checkpoints, "FAST_MAX_STEPS", 2)
+    monkeypatch.setattr(training, "FAST_MAX_STEPS", 2)
 
 
 def _interrupt_at(monkeypatch, epoch, batch, signum=signal.SIGINT):
@@ -74,20 +74,20 @@ def _interrupt_at(monkeypatch, epoch, batch, signum=signal.SIGINT):
             if self.epoch == epoch and b <= batch < b + self.model.steps_per_execution:
                 signal.raise_signal(signum)
 
-    real = training.callbacks_for
-    monkeypatch.setattr(training, "callbacks_for", lambda *a, **k: [*real(*a, **k), Interrupter()])
+    real = callbacks.run_callbacks
+    monkeypatch.setattr(callbacks, "run_callbacks", lambda *a, **k: [*real(*a, **k), Interrupter()])
 
 
 def test_epoch_batches_cover_each_example_once_per_epoch():
     x = np.arange(10, dtype=np.float32)[:, None]
-    ds = checkpoints.make_epoch_batches(x, 4, seed=3, initial_epoch=5)
+    ds = batches.make_epoch_batches(x, 4, seed=3, initial_epoch=5)
     assert ds.steps == 3 and [len(ds[i][0]) for i in range(3)] == [2, 4, 4]  # the short batch first
     for epoch in range(3):
         seen = np.concatenate([ds[epoch * 3 + j][0][:, 0] for j in range(3)])
         assert sorted(seen) == list(range(10))
-        np.testing.assert_array_equal(seen, checkpoints.epoch_permutation(3, 5 + epoch, 10))
+        np.testing.assert_array_equal(seen, batches.epoch_permutation(3, 5 + epoch, 10))
     assert not np.array_equal(ds[0][0], ds[3][0])  # a new order each epoch
-    again = checkpoints.make_epoch_batches(x, 4, seed=3, initial_epoch=6)
+    again = batches.make_epoch_batches(x, 4, seed=3, initial_epoch=6)
     np.testing.assert_array_equal(again[1][0], ds[4][0])  # a resumed run sees the same batches
 
 
@@ -161,8 +161,8 @@ def test_nan_loss_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, monkeypatc
     models = tmp_path / "m"
     args = _args(mnist_dir, models, "--checkpoint-every", "2")
     with monkeypatch.context() as m:
-        real = training.callbacks_for
-        m.setattr(training, "callbacks_for", lambda *a, **k: [*real(*a, **k), Poison()])
+        real = callbacks.run_callbacks
+        m.setattr(callbacks, "run_callbacks", lambda *a, **k: [*real(*a, **k), Poison()])
         assert run_script("mnist_train.py", *args) == 2
     ckpt = models / "checkpoints" / PREFIX / "epoch_00002"
     assert capsys.readouterr().err.strip() == (
@@ -245,8 +245,8 @@ def test_nan_in_the_first_epoch_points_to_no_older_runs_checkpoint(mnist_dir, tm
     stale.mkdir(parents=True)
     (stale / "state.json").write_text("{}")  # an older run's checkpoint: not this run's last good state
     with monkeypatch.context() as m:
-        real = training.callbacks_for
-        m.setattr(training, "callbacks_for", lambda *a, **k: [*real(*a, **k), PoisonAtOnce()])
+        real = callbacks.run_callbacks
+        m.setattr(callbacks, "run_callbacks", lambda *a, **k: [*real(*a, **k), PoisonAtOnce()])
         assert run_script("mnist_train.py", *_args(mnist_dir, models)) == 2
     err = capsys.readouterr()
     assert "note: starting afresh; the checkpoint" in err.out
@@ -261,7 +261,7 @@ def test_first_signal_asks_to_stop_second_ctrl_c_stops_at_once(capsys):
 
     model, before = Model(), signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        with checkpoints.stop_on_signals(model) as state:
+        with training.stop_on_signals(model) as state:
             signal.raise_signal(signal.SIGTERM)
             assert state["signal"] == signal.SIGTERM and model.stop_training
             signal.raise_signal(signal.SIGINT)

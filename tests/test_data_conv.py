@@ -83,8 +83,10 @@ def test_cifar10_not_found_without_download(tmp_path):
 
 
 def test_image_batches_scale_per_batch_and_cover_every_image_once_per_epoch():
+    from vaelab.batches import image_batches
+
     images = np.arange(10 * 2 * 2 * 1, dtype=np.uint8).reshape(10, 2, 2, 1) * 6
-    batches = data.image_batches(images, batch_size=4, shuffle=True, seed=3)
+    batches = image_batches(images, batch_size=4, shuffle=True, seed=3)
     assert len(batches) == 3 and batches.num_examples == 10
     epoch0 = [batches[i][0] for i in range(len(batches))]
     assert [len(b) for b in epoch0] == [4, 4, 2]
@@ -94,9 +96,9 @@ def test_image_batches_scale_per_batch_and_cover_every_image_once_per_epoch():
     batches.on_epoch_end()
     epoch1 = np.concatenate([batches[i][0] for i in range(len(batches))])
     assert not np.array_equal(seen, epoch1)  # a new permutation each epoch
-    again = data.image_batches(images, batch_size=4, shuffle=True, seed=3)
+    again = image_batches(images, batch_size=4, shuffle=True, seed=3)
     np.testing.assert_array_equal(np.concatenate([again[i][0] for i in range(3)]), seen)  # repeatable by seed
-    plain = data.image_batches(images, batch_size=4)
+    plain = image_batches(images, batch_size=4)
     np.testing.assert_allclose(plain[2][0], images[8:] / 255.0, rtol=1e-6)
 
 

@@ -105,7 +105,7 @@ def test_under_a_mixed_policy_outputs_and_loss_stay_float32(policy, tmp_path):
 
     keras.mixed_precision.set_global_policy(policy)
     try:
-        vae = models.build_dense_vae(MnistParams(intermediate_dim=8))
+        vae = models.build_vae(MnistParams(intermediate_dim=8), (28, 28, 1))
         vae.compile(optimizer=keras.optimizers.Adam(1e-3))
         x = np.random.default_rng(0).random((16, 784)).astype("float32")
         out = vae(x)
@@ -154,17 +154,17 @@ EQUALITY = textwrap.dedent("""
     from vaelab.params import MnistParams
 
     seen = []  # per-replica batch shapes, recorded as the loss is traced (TensorFlow)
-    per_example = models.VAE.per_example_losses
+    per_sample = models.VAE.sample_terms
     def recording(self, x, outputs):
         seen.append(tuple(x.shape))
-        return per_example(self, x, outputs)
-    models.VAE.per_example_losses = recording
+        return per_sample(self, x, outputs)
+    models.VAE.sample_terms = recording
 
     def first_step(mode):
         plan = distribute.strategy_for(mode, ["cpu:0", "cpu:1"] if mode == "mirrored" else None)
         keras.utils.set_random_seed(0)
         with plan.scope():
-            vae = models.build_dense_vae(MnistParams(intermediate_dim=8, epsilon_std=0.0))
+            vae = models.build_vae(MnistParams(intermediate_dim=8, epsilon_std=0.0), (28, 28, 1))
             vae.compile(optimizer=keras.optimizers.SGD(0.01))
             x = np.random.default_rng(0).random((64, 784)).astype("float32")
             before = [keras.ops.convert_to_numpy(w) for w in vae.trainable_weights]

@@ -112,10 +112,11 @@ def test_params_module_holds_the_issue_values():
     import fashion_mnist_params
 
     p = params_mod.load(params_mod.FashionMnistParams, fashion_mnist_params)
-    assert (p.img_height, p.img_width, p.latent_dim) == (28, 28, 3)
+    assert (p.IMAGE_SHAPE, p.latent_dim, p.architecture, p.likelihood) == ((28, 28, 1), 3, "conv_bn", "gaussian")
+    assert p.gaussian_sigma == pytest.approx((784 / 10000) ** 0.5)  # 5000 * MSE is this Gaussian's loss
     assert (p.rmse_multiplier, p.kl_multiplier, p.kl_weight) == (5000.0, 1.0, 1.0)
     assert (p.epochs, p.patience, p.batch_size, p.learning_rate) == (100, 10, 256, 0.001)
-    assert (p.lr_drop_every, p.lr_drop_factor) == (10, 0.1)
+    assert (p.lr_schedule, p.lr_drop_every, p.lr_drop_factor) == ("step", 10, 0.1)
     assert (p.amount_to_generate, p.amount_of_vector_multipliers, p.alpha_max) == (50, 20, 2.0)
     assert p.model_prefix() == "fashion_mnist_ld_3_e_100"
 
@@ -140,7 +141,7 @@ def test_bad_params_entry_is_a_user_error():
 
 
 def test_step_decay_values_for_epochs_0_to_25():
-    from vaelab.training import step_decay
+    from vaelab.callbacks import step_decay
 
     got = [step_decay(e, 0.001, 10, 0.1) for e in range(26)]
     expected = [1e-3] * 10 + [1e-4] * 10 + [1e-5] * 6
@@ -156,11 +157,16 @@ def tiny_params(**kw):
     return params_mod.FashionMnistParams(filters=2, conv_layers=3, **kw)
 
 
-def test_conv_vae_shapes_wiring_and_loss_weights():
-    from vaelab.models import build_fashion_vae
+def build_fashion_vae(params):
+    from vaelab.models import build_vae
 
+    return build_vae(params, (28, 28, 1))
+
+
+def test_conv_vae_shapes_wiring_and_loss_weights():
     vae = build_fashion_vae(tiny_params(rmse_multiplier=5000, kl_multiplier=0.5))
-    assert vae.reconstruction == "mse" and vae.reconstruction_weight == 5000.0 and vae.kl_weight == 0.5
+    assert vae.likelihood.name == "gaussian" and vae.kl_weight == 0.5
+    assert vae.likelihood.sigma == pytest.approx((784 / 10000) ** 0.5)
     enc = vae.encoder
     convs = [layer for layer in enc.layers if type(layer).__name__ == "Conv2D"]
     relus = [layer for layer in enc.layers if layer.name.endswith("_relu")]
@@ -173,18 +179,19 @@ def test_conv_vae_shapes_wiring_and_loss_weights():
     assert dec_shapes == [(7, 7, 4), (14, 14, 4), (28, 28, 2), (28, 28, 1)]
     x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
     out = vae(x)
-    x_hat = np.asarray(out["reconstruction"])
-    assert x_hat.shape == (4, 28, 28, 1) and x_hat.min() >= 0.0 and x_hat.max() <= 1.0
-    recon, kl = vae.per_example_losses(x, out)
-    np.testing.assert_allclose(np.asarray(recon), 5000.0 * ((x - x_hat) ** 2).mean(axis=(1, 2, 3)), rtol=1e-4)
-    assert np.all(np.asarray(kl) >= 0)
+    x_hat = 1 / (1 + np.exp(-np.asarray(out["params"], dtype=np.float64)))  # the Gaussian's mean
+    assert x_hat.shape == (4, 28, 28, 1)
+    terms = vae.sample_terms(x, out)
+    np.testing.assert_allclose(np.asarray(terms["recon"]), 5000.0 * ((x - x_hat) ** 2).mean(axis=(1, 2, 3)),
+                               rtol=1e-4)
+    assert np.all(np.asarray(terms["kl"]) >= 0)
 
 
 def test_batchnorm_models_save_and_load_in_h5_and_decode_identically(tmp_path):
     import keras
 
     from vaelab import artifacts
-    from vaelab.models import build_fashion_vae, mean_encoder
+    from vaelab.models import image_decoder, mean_encoder
 
     vae = build_fashion_vae(tiny_params(latent_dim=2))
     vae.compile(optimizer="adam")
@@ -193,11 +200,11 @@ def test_batchnorm_models_save_and_load_in_h5_and_decode_identically(tmp_path):
     bn = next(layer for layer in vae.decoder.layers if type(layer).__name__ == "BatchNormalization")
     assert np.any(np.asarray(bn.moving_mean) != 0)
     z = np.random.default_rng(2).standard_normal((5, 2)).astype("float32")
-    artifacts.save_model(vae.decoder, tmp_path / "d.h5")
+    artifacts.save_model(image_decoder(vae), tmp_path / "d.h5")
     artifacts.save_model(mean_encoder(vae.encoder), tmp_path / "e.h5")
     artifacts.save_model(vae, tmp_path / "v.h5")
     dec = artifacts.load_model(tmp_path / "d.h5")
-    np.testing.assert_array_equal(dec.predict(z, verbose=0), vae.decoder.predict(z, verbose=0))
+    np.testing.assert_array_equal(dec.predict(z, verbose=0), image_decoder(vae).predict(z, verbose=0))
     enc = artifacts.load_model(tmp_path / "e.h5")
     np.testing.assert_array_equal(enc.predict(x[:4], verbose=0), vae.encoder.predict(x[:4], verbose=0)[0])
     whole = artifacts.load_model(tmp_path / "v.h5")
@@ -227,7 +234,7 @@ def test_class_means_on_known_latents():
 
 
 def test_morph_and_interpolate_latents():
-    from vaelab.experiments import morph_latents
+    from vaelab.morph import morph_latents
 
     means = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.25], [np.nan] * 3])
     alphas, z = morph_latents(means, 0, 1, "morph", 20, 2.0)
@@ -244,7 +251,7 @@ def test_morph_and_interpolate_latents():
 
 
 def test_morph_pairs_parse_names_and_default_set():
-    from vaelab.experiments import DEFAULT_MORPH_PAIRS, morph_pairs
+    from vaelab.morph import DEFAULT_MORPH_PAIRS, morph_pairs
 
     assert morph_pairs(["dress", "7"], ["trouser", "ankle boot"], FASHION_CLASSES) == [(3, 1), (7, 9)]
     assert len(morph_pairs([], [], FASHION_CLASSES)) == len(DEFAULT_MORPH_PAIRS) >= 1
@@ -295,7 +302,7 @@ def test_headless_morph_run_writes_every_image(trained_fashion, tmp_path, capsys
 
 def test_default_pairs_and_interpolate_mode(trained_fashion, tmp_path):
     from vaelab.data import class_slug
-    from vaelab.experiments import DEFAULT_MORPH_PAIRS
+    from vaelab.morph import DEFAULT_MORPH_PAIRS
 
     models, data, prefix = trained_fashion
     results = tmp_path / "results"
@@ -309,7 +316,9 @@ def test_default_pairs_and_interpolate_mode(trained_fashion, tmp_path):
 
 
 def test_morph_decodes_alpha_zero_exactly_as_mean_a(trained_fashion):
-    from vaelab.experiments import FASHION_MNIST, load_trained, morph_latents
+    from vaelab.experiments import FASHION_MNIST
+    from vaelab.morph import morph_latents
+    from vaelab.trained import load_trained
     from vaelab.latent import class_means
 
     models, data, prefix = trained_fashion
@@ -360,6 +369,6 @@ def test_evaluate_reports_a_gaussian_density_without_bits_per_dim(trained_fashio
     assert run_script("evaluate.py", "--dataset", "fashion_mnist", "--data-dir", data, "--models-dir", tmp_path / "m",
                       "--model", prefix, "--k", "5", "--quiet") == 0
     r = json.loads((tmp_path / "m" / f"{prefix}_eval.json").read_text())
-    assert r["likelihood"].startswith("gaussian_log_likelihood")
+    assert r["likelihood"] == "gaussian"
     assert "iwae_bits_per_dim" not in r and "elbo_bits_per_dim" not in r and "iwae_nll_nats" in r
     assert "bits/dim" not in capsys.readouterr().out

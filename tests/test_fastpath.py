@@ -3,21 +3,21 @@
 import numpy as np
 import pytest
 
-from vaelab import checkpoints
+from vaelab import batches, callbacks, training
 from vaelab.artifacts import ModelFiles
 
 
 @pytest.mark.parametrize("steps, most, expected", [(235, 64, 47), (235, 16, 5), (4, 2, 2), (4, 64, 4), (7, 2, 1),
                                                    (1, 64, 1), (128, 64, 64)])
 def test_steps_per_execution_divides_the_epoch(steps, most, expected):
-    assert checkpoints.steps_per_execution(steps, most) == expected
+    assert training.steps_per_execution(steps, most) == expected
     assert steps % expected == 0
 
 
 def test_default_mnist_epoch_runs_in_whole_calls():
     """60000 images in batches of 256: 235 steps (a short batch of 96 first), 5 calls of 47."""
-    assert len(checkpoints.batch_bounds(60000, 256)) == 235
-    assert checkpoints.steps_per_execution(235) == 47
+    assert len(batches.batch_bounds(60000, 256)) == 235
+    assert training.steps_per_execution(235) == 47
 
 
 def _tiny_model():
@@ -47,17 +47,17 @@ def test_keras_runs_whole_calls_even_past_the_epoch_on_endless_data():
 def test_compile_options_per_backend_and_determinism():
     import keras
 
-    assert checkpoints.compile_options(False, 235) == {}
+    assert training.compile_options(False, 235) == {}
     if keras.backend.backend() != "tensorflow":
-        assert checkpoints.compile_options(True, 235) == {}
+        assert training.compile_options(True, 235) == {}
         return
     try:
-        checkpoints.make_deterministic(0, ops=False)
-        assert checkpoints.compile_options(True, 235) == {"steps_per_execution": 47, "jit_compile": True}
-        checkpoints.make_deterministic(0, ops=True)  # Keras refuses XLA with deterministic ops
-        assert checkpoints.compile_options(True, 235) == {"steps_per_execution": 47}
+        training.make_deterministic(0, ops=False)
+        assert training.compile_options(True, 235) == {"steps_per_execution": 47, "jit_compile": True}
+        training.make_deterministic(0, ops=True)  # Keras refuses XLA with deterministic ops
+        assert training.compile_options(True, 235) == {"steps_per_execution": 47}
     finally:
-        checkpoints.make_deterministic(0, ops=False)
+        training.make_deterministic(0, ops=False)
 
 
 def test_fast_path_trains_exactly_the_steps_of_each_epoch(tmp_path, monkeypatch):
@@ -65,21 +65,23 @@ def test_fast_path_trains_exactly_the_steps_of_each_epoch(tmp_path, monkeypatch)
     import keras
 
     from vaelab.experiments import MNIST
+    from vaelab.models import build_vae
     from vaelab.params import MnistParams
 
-    monkeypatch.setattr(checkpoints, "FAST_MAX_STEPS", 4)
+    monkeypatch.setattr(training, "FAST_MAX_STEPS", 4)
     params = MnistParams(epochs=2, batch_size=32, intermediate_dim=16)
     x = np.random.default_rng(0).random((300, 784), dtype=np.float32)  # 300 = 12 + 9 x 32: 10 steps
-    assert len(checkpoints.batch_bounds(len(x), params.batch_size)) == 10
+    assert len(batches.batch_bounds(len(x), params.batch_size)) == 10
     iterations = []
 
     class Count(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             iterations.append(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
 
-    vae = MNIST.build_vae(params)
-    history = checkpoints.fit_resumable(vae, x, None, params, ModelFiles(tmp_path, "p"), verbose=0,
-                                        extra_callbacks=[Count()], fast=True)
+    real = callbacks.run_callbacks
+    monkeypatch.setattr(callbacks, "run_callbacks", lambda *a, **k: [*real(*a, **k), Count()])
+    vae = build_vae(params, MNIST.image_shape)
+    history = training.fit(vae, x, None, params, ModelFiles(tmp_path, "p"), verbose=0, fast=True)
     assert iterations == [10, 20]
     assert len(history["loss"]) == 2  # both epochs counted as complete (the Checkpointer saw every step)
     if keras.backend.backend() == "tensorflow":
@@ -87,7 +89,6 @@ def test_fast_path_trains_exactly_the_steps_of_each_epoch(tmp_path, monkeypatch)
 
 
 def test_only_mnist_is_on_the_fast_path():
-    from vaelab.binarized import BINARIZED_MNIST
-    from vaelab.experiments import MNIST
+    from vaelab.experiments import MNIST, MNIST_BINARIZED
 
-    assert MNIST.fast_path and not BINARIZED_MNIST.fast_path
+    assert MNIST.fast_path and not MNIST_BINARIZED.fast_path

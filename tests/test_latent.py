@@ -49,8 +49,12 @@ def test_morph_and_interpolate():
     np.testing.assert_allclose(i, [[1, 2], [0.5, 2.5], [-1, 4]])
 
 
-def test_random_latents_seeded_and_bounded():
-    a = latent.random_latents(100, 4, seed=3)
-    np.testing.assert_array_equal(a, latent.random_latents(100, 4, seed=3))
-    u = latent.random_latents(1000, 2, seed=1, uniform=True)
-    assert u.min() >= -2 and u.max() <= 2 and abs(u.mean()) < 0.2
+def test_slerp_keeps_the_ends_follows_the_great_circle_and_interpolates_the_norm():
+    a, b = np.array([2.0, 0.0]), np.array([0.0, 4.0])
+    path = latent.slerp(a, b, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(path[0], a, atol=1e-12)
+    np.testing.assert_allclose(path[-1], b, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), [2.0, 2.5, 3.0, 3.5, 4.0])
+    angles = np.arctan2(path[:, 1], path[:, 0])
+    np.testing.assert_allclose(angles, np.linspace(0, np.pi / 2, 5))  # evenly along the arc
+    np.testing.assert_allclose(latent.slerp(a, 3 * a, [0.5]), [[4.0, 0.0]])  # parallel: the line

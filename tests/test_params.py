@@ -18,8 +18,8 @@ def module(**entries):
 
 def test_defaults_match_the_original_design():
     p = P.load(P.MnistParams, mnist_params)
-    assert (p.batch_size, p.original_dim, p.latent_dim, p.intermediate_dim, p.epochs, p.epsilon_std) == (
-        256, 784, 2, 512, 60, 1.0)
+    assert (p.batch_size, p.latent_dim, p.intermediate_dim, p.epochs, p.epsilon_std) == (256, 2, 512, 60, 1.0)
+    assert (p.architecture, p.likelihood, p.objective, p.sampler) == ("dense", "bernoulli", "elbo", "normal")
     assert (p.optimizer, p.learning_rate, p.kl_weight, p.seed) == ("adam", 0.001, 1.0, 0)
     assert p.model_prefix() == "ld_2_id_512_e_60"
 
@@ -41,7 +41,9 @@ def test_int_accepted_for_float():
     ({"epochs": True}, "epochs must be an integer, got True"),
     ({"learning_rate": float("nan")}, "learning_rate must be finite"),
     ({"optimizer": "adamm"}, "optimizer must be one of adam, rmsprop, sgd, adamw, nadam; got 'adamm'"),
-    ({"original_dim": 100}, "original_dim must be one of 784"),
+    ({"original_dim": 100}, "original_dim is fixed at 784 for mnist (its images are 28x28x1); remove the entry"),
+    ({"architecture": "transformer"}, "architecture must be one of dense, conv, conv_bn, resnet, hierarchical"),
+    ({"iwae_k": 0}, "iwae_k must be >= 1, got 0"),
     ({"latnt_dim": 3}, "unknown entry latnt_dim"),
 ])
 def test_bad_entries_name_the_entry(entries, message):
@@ -71,3 +73,40 @@ def test_module_entries_skip_imports_and_private_names():
 
     m = module(latent_dim=4, _private=1, math=math, helper=lambda: 1)
     assert P.module_entries(m) == {"latent_dim": 4}
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist_binarized", "fashion_mnist", "cifar10", "caltech101_92",
+                                  "caltech101_128"])
+def test_each_params_module_holds_its_dataclass_defaults_and_names_the_parts(name):
+    """One source of defaults: what a params module lists is what its dataclass defaults to (old sidecars without
+    an entry read the dataclass default, so the two must agree)."""
+    import importlib
+
+    from vaelab.experiments import DATASETS
+
+    exp = DATASETS[name]
+    entries = P.module_entries(importlib.import_module(exp.params_module))
+    defaults = exp.params_cls()
+    assert {k: getattr(defaults, k) for k in entries} == entries
+    assert {"architecture", "likelihood", "objective", "epochs", "latent_dim"} <= set(entries)
+    assert not set(entries) & set(exp.params_cls.FIXED)  # image sizes are the dataset's, not entries
+
+
+def test_older_params_files_are_read_in_todays_terms():
+    old = {"dataset": "cifar10", "reconstruction": "discretized_logistic", "img_rows": 32, "img_cols": 32,
+           "img_chns": 3, "latent_dim": 64}
+    p = P.Cifar10Params.from_dict(old)
+    assert (p.likelihood, p.latent_dim, p.architecture) == ("discretized_logistic", 64, "conv")
+    assert P.Cifar10Params.from_dict({"reconstruction": "bce"}).likelihood == "bernoulli"
+    with pytest.raises(UserError, match="img_rows is fixed at 32 for cifar10"):
+        P.Cifar10Params.from_dict({"img_rows": 64})
+
+
+def test_part_choices_add_short_tokens_to_the_file_names():
+    assert P.MnistParams(architecture="resnet", objective="iwae", iwae_k=10, kl_warmup=5).model_prefix() == \
+        "ld_2_id_512_e_60_resnet32x2_iwae10_warm5"
+    assert P.MnistParams(hidden_dims="256,256", likelihood="gaussian", gaussian_sigma=0.2).model_prefix() == \
+        "ld_2_id_512_e_60_dense_h_256-256_gauss0.2"
+    assert P.Cifar10Params(likelihood="discretized_logistic", mixtures=5).model_prefix() == \
+        "cifar10_ld_16_conv_3_id_128_e_50_dmol_5"
+    assert P.BinarizedMnistParams(hidden_dims="300,200", free_bits=0.5).model_prefix() == "bin_ld_50_h_300-200_e_100_fb0.5"

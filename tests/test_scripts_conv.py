@@ -180,12 +180,12 @@ def test_cifar10_discretized_logistic_trains_evaluates_in_bits_per_dim_and_draws
 
     data, models, results = tmp_path / "data", tmp_path / "models", tmp_path / "results"
     write_cifar_dir(data)
-    opts = (*TINY, "--reconstruction", "discretized_logistic", "--mixtures", "2")
+    opts = (*TINY, "--likelihood", "discretized_logistic", "--mixtures", "2")
     assert run_script("cifar10_train.py", "--data-dir", data, "--models-dir", models, *opts) == 0
     prefix = "cifar10_ld_16_conv_3_id_8_e_1_dmol_2"
     out = capsys.readouterr().out
     loss = float(out.split("test: loss ")[1].split()[0])
-    bpd = float(out.split("test: -ELBO ")[1].split()[0])
+    bpd = float(out.split(" nats = ")[1].split()[0])
     assert bpd == pytest.approx(loss / (32 * 32 * 3 * np.log(2)), rel=1e-4)
     assert 0 < bpd < 12  # 4 steps of training: about a broad logistic (8 bits/dim is uniform over 256 levels)
 
@@ -193,14 +193,14 @@ def test_cifar10_discretized_logistic_trains_evaluates_in_bits_per_dim_and_draws
     images = decoder.predict(np.random.default_rng(0).standard_normal((5, 16)).astype("float32"), verbose=0)
     assert images.shape == (5, 32, 32, 3) and images.min() >= 0 and images.max() <= 1
     vae = artifacts.load_model(models / f"{prefix}_vae.h5")
-    assert vae.reconstruction == "discretized_logistic" and vae.decoder.output_shape[-1] == 20
+    assert vae.likelihood.name == "discretized_logistic" and vae.decoder.output_shape[-1] == 20
     z = np.zeros((2, 16), "float32")
     np.testing.assert_allclose(image_decoder(vae).predict(z, verbose=0), decoder.predict(z, verbose=0), atol=1e-6)
 
     assert run_script("evaluate.py", "--dataset", "cifar10", "--data-dir", data, "--models-dir", models,
                       *opts, "--k", "8", "--quiet") == 0
     r = json.loads((models / f"{prefix}_eval.json").read_text())
-    assert r["likelihood"] == "discretized_logistic_log_likelihood" and r["dims"] == 3072
+    assert r["likelihood"] == "discretized_logistic" and r["dims"] == 3072
     assert r["iwae_bits_per_dim"] == pytest.approx(r["iwae_nll_nats"] / (3072 * np.log(2)))
     assert r["elbo_bits_per_dim"] == pytest.approx(-r["elbo_nats"] / (3072 * np.log(2)))
     assert r["iwae_nll_nats"] < -r["elbo_nats"] + 1.0  # the k = 8 bound is no looser than the ELBO (MC slack)

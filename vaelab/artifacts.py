@@ -231,11 +231,12 @@ def load_history(path) -> dict[str, list[float]]:
 
 
 def _custom_objects() -> dict[str, Any]:
-    from vaelab.layers import Sampling
-    from vaelab.models import VAE
+    from vaelab import layers, models
 
     # The legacy .h5 reader looks custom classes up by their bare class name.
-    return {"Sampling": Sampling, "VAE": VAE}
+    classes = (layers.Sampling, layers.LikelihoodMean, layers.DiscretizedLogisticMean, models.VAE,
+               models.DynamicBinarizationVAE, models.SecondStageVAE)
+    return {c.__name__: c for c in classes}
 
 
 def load_model(path, train_hint: str = "", rebuild: Callable[[], Any] | None = None):

@@ -1,4 +1,4 @@
-"""Checkpoints, resume, interrupts and bit-for-bit repeatable training.
+"""Checkpoints: the store, the callback that writes them, and resume.
 
 A training run writes a checkpoint every ``--checkpoint-every`` epochs (default 1) into
 ``<models-dir>/checkpoints/<prefix>/epoch_NNNNN/``:
@@ -17,19 +17,13 @@ hidden RNG state: the training set is shuffled by :class:`EpochBatches` with a p
 same ``fit`` call has run), the sampling noise comes from a SeedGenerator whose state is checkpointed,
 and (with an explicit ``--seed``) TensorFlow runs with deterministic ops.
 
-The fast path (:func:`compile_options`, on for the dense MNIST VAE under TensorFlow) compiles the train
-step with XLA and runs several steps per call; it keeps resume exact by running a number of steps per
-call that divides the steps of an epoch, so an epoch trains on exactly its own batches.
-
-SIGINT (Ctrl-C) and SIGTERM during training finish the current batch (the current call's batches on the
-fast path), abandon the rest of that epoch
-(keeping a partial epoch would make resume inexact), write the checkpoint of the last completed epoch,
-print the command that resumes, and exit with 130 / 143. A second Ctrl-C stops at once.
+The training loop (:func:`vaelab.training.fit`) adds :func:`checkpoint_callback` to its callbacks, calls
+:func:`load_for_resume` for ``--resume``, and on SIGINT/SIGTERM or a NaN loss keeps the last complete epoch's
+checkpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -38,10 +32,7 @@ import random
 import re
 import shlex
 import shutil
-import signal
-import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,136 +48,6 @@ OPTIMIZER = "optimizer.npz"
 _EPOCH_DIR = re.compile(r"^epoch_(\d{5,})$")
 # Params that may change on --resume: a lower learning rate is the cure for a NaN loss.
 RESUMABLE_CHANGES = ("learning_rate",)
-
-
-class Interrupted(UserError):
-    """Training stopped by SIGINT/SIGTERM; the exit status is 128 + the signal number (130, 143)."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)
-
-
-# --- determinism ----------------------------------------------------------------------------------
-
-
-def make_deterministic(seed: int, ops: bool = False) -> None:
-    """Seed Python, numpy and Keras; with ``ops``, also make TensorFlow use deterministic kernels.
-
-    ``ops`` is what an explicit ``--seed`` asks for: ``enable_op_determinism`` guarantees bit-for-bit
-    repeatable runs at some cost in speed (docs/robustness.md has the measurement). Without it, the default
-    kernels run; on the CPUs we measured they repeated bit for bit too, but TensorFlow does not promise
-    that. Set per run (not just switched on) so that runs in one process do not inherit the previous run's
-    choice. Call it before ``compile``.
-    """
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        from tensorflow.python.framework import config as tf_config
-
-        if ops:
-            tf.config.experimental.enable_op_determinism()
-        else:
-            tf_config.disable_op_determinism()
-
-
-# --- shuffling that does not depend on history ---------------------------------------------------
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The order of the ``n`` training examples in ``epoch``: a pure function of (seed, epoch)."""
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
-
-
-def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each batch of an epoch; a short batch (``n % batch_size``) comes first.
-
-    First rather than last so that the two batches Keras samples to infer the input signature differ in
-    size whenever a short batch exists, which keeps the batch dimension dynamic.
-    """
-    short = n % batch_size
-    bounds = [(0, short)] if short else []
-    bounds += [(s, s + batch_size) for s in range(short, n, batch_size)]
-    return bounds
-
-
-def make_epoch_batches(x: np.ndarray, batch_size: int, seed: int, initial_epoch: int = 0, transform=None):
-    """A ``keras.utils.PyDataset`` of ``(x_batch,)`` shuffled per epoch by :func:`epoch_permutation`.
-
-    It is endless (``num_batches`` is None; fit gets ``steps_per_epoch``) so that Keras keeps a single
-    iterator: batch ``g`` is batch ``g % steps`` of epoch ``initial_epoch + g // steps``, a pure function,
-    however far tf.data prefetches.
-    """
-    import keras
-
-    class EpochBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.x = x
-            self.bounds = batch_bounds(len(x), batch_size)
-            self.steps = len(self.bounds)
-            self._lock = threading.Lock()
-            self._perm_epoch, self._perm = None, None
-
-        @property
-        def num_batches(self):
-            return None
-
-        def permutation(self, epoch: int) -> np.ndarray:
-            with self._lock:
-                if self._perm_epoch != epoch:
-                    self._perm, self._perm_epoch = epoch_permutation(seed, epoch, len(self.x)), epoch
-                return self._perm
-
-        def __getitem__(self, g):
-            epoch, j = divmod(int(g), self.steps)
-            start, stop = self.bounds[j]
-            batch = self.x[self.permutation(initial_epoch + epoch)[start:stop]]
-            return (transform(batch) if transform is not None else batch,)
-
-    return EpochBatches()
-
-
-# --- the fast path: XLA and several steps per execution --------------------------------------------
-
-# The most training steps one call of the compiled train function runs on the fast path. The measured
-# gain comes from paying Keras' per-call overhead (callbacks, dispatch) once per call; 47 of the default
-# MNIST epoch's 235 steps measured a little faster than 5, and 64 keeps a Ctrl-C responsive.
-FAST_MAX_STEPS = 64
-
-
-def steps_per_execution(steps: int, most: int | None = None) -> int:
-    """The largest divisor of ``steps`` (an epoch's batches) that is at most ``most`` (FAST_MAX_STEPS).
-
-    It must divide: Keras runs ``ceil(steps / S)`` calls of ``S`` steps per epoch, and the endless
-    :func:`make_epoch_batches` always has data, so with ``steps % S != 0`` the last call of an epoch would
-    train on batches of the next epoch (more steps than the epoch has, and another order after a resume).
-    """
-    steps, most = int(steps), max(1, int(FAST_MAX_STEPS if most is None else most))
-    return max(d for d in range(1, min(steps, most) + 1) if steps % d == 0)
-
-
-def compile_options(fast: bool, steps: int) -> dict:
-    """``compile`` keyword arguments: the fast path's, or none (Keras' defaults) when ``fast`` is off.
-
-    Only TensorFlow changes: ``jit_compile=True`` (XLA; Keras' ``"auto"`` leaves it off on CPUs) unless
-    deterministic ops are on (an explicit ``--seed``: Keras would refuse XLA with a warning), and
-    :func:`steps_per_execution`. JAX always compiles with XLA, and its speed on the dense MNIST VAE
-    already is the project's best; PyTorch's ``jit_compile`` would mean ``torch.compile``, which we did
-    not measure as a gain. Both keep the defaults.
-    """
-    import keras
-
-    if not fast or keras.backend.backend() != "tensorflow":
-        return {}
-    from tensorflow.python.framework.config import is_op_determinism_enabled
-
-    opts = {"steps_per_execution": steps_per_execution(steps)}
-    if not is_op_determinism_enabled():
-        opts["jit_compile"] = True
-    return opts
 
 
 # --- capturing and restoring the training state ---------------------------------------------------
@@ -392,38 +253,10 @@ def resume_command(script: str, argv: list[str], learning_rate: float | None = N
     return shlex.join(["python", script, *map(str, args), *extra, "--resume"])
 
 
-# --- signals --------------------------------------------------------------------------------------
+# --- the callback and resume -----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def stop_on_signals(model):
-    """While training: the first SIGINT/SIGTERM asks ``model`` to stop after the current batch;
-    a second SIGINT raises KeyboardInterrupt at once. Yields a dict whose ``"signal"`` is the number."""
-    state = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():  # handlers only work in the main thread
-        yield state
-        return
-
-    def handler(signum, frame):
-        if state["signal"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        state["signal"] = signum
-        model.stop_training = True
-        print(f"\n{signal.Signals(signum).name} received: stopping after this batch and saving a checkpoint "
-              "(Ctrl-C again stops at once)", file=sys.stderr, flush=True)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield state
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-# --- the resumable fit ----------------------------------------------------------------------------
-
-
-def _checkpoint_callback(store: CheckpointStore, params, every: int, history: dict, start: int, steps: int,
+def checkpoint_callback(store: CheckpointStore, params, every: int, history: dict, start: int, steps: int,
                          stop_state, nan_guard):
     import keras
 
@@ -489,7 +322,7 @@ def load_for_resume(vae, params, store: CheckpointStore) -> tuple[int, dict]:
     return snap.epoch, snap.history
 
 
-def _rewrite_csv_log(callbacks, history: dict, start: int) -> None:
+def rewrite_csv_log(callbacks, history: dict, start: int) -> None:
     """On resume, the CSV log restarts from the checkpoint's epochs and is appended to."""
     for cb in callbacks:
         if type(cb).__name__ == "CSVLogger":
@@ -508,94 +341,3 @@ def _csv_text(fields, rows) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
-
-
-def fit_resumable(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
-                  every: int = 1, script: str = "train.py", argv=(), deterministic: bool = False,
-                  verbose="auto", exact_order: bool = True, extra_callbacks=(),
-                  transform=None, fast: bool = False) -> dict[str, list[float]]:
-    """Compile and fit ``vae`` with checkpoints, exact resume, signal handling and the NaN guard.
-
-    Returns the history of all epochs (those before a resume included). Raises :class:`Interrupted` on
-    SIGINT/SIGTERM and :class:`UserError` on a NaN loss, both after saving the last good checkpoint.
-    ``script`` and ``argv`` are the command line that made this run, quoted in the messages;
-    ``deterministic`` turns on TensorFlow's deterministic ops (see :func:`make_deterministic`).
-    ``exact_order=False`` lets Keras shuffle (fit's ``shuffle=True``) instead of the seeded per-epoch
-    batches: used under ``tf.distribute``, whose input pipeline does not take an endless PyDataset; a resume
-    then restores weights, optimizer and RNG state but not the shuffling order. ``extra_callbacks`` are a
-    dataset's own (learning-rate schedule, early stopping, best checkpoint). ``transform`` maps each
-    training batch to the model's input (uint8 images -> float32), so a dataset stays uint8 in memory;
-    ``x_val`` is then a batch source such as :func:`vaelab.data.image_batches`. ``fast`` turns on the fast
-    path (:func:`compile_options`; with ``exact_order`` only, whose epochs it keeps exact).
-    """
-    import time
-
-    from vaelab import training
-
-    make_deterministic(params.seed, ops=deterministic)
-    steps = len(batch_bounds(len(x_train), params.batch_size))
-    vae.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate),
-                **compile_options(fast and exact_order, steps))
-    vae.optimizer.build(vae.trainable_variables)
-    store = CheckpointStore(files)
-    start, history = 0, {}
-    if resume:
-        start, history = load_for_resume(vae, params, store)
-    elif store.latest() is not None:
-        print(f"note: starting afresh; the checkpoint {store.latest()} will be replaced "
-              "(use --resume to continue it instead)")
-    if exact_order:
-        batches = make_epoch_batches(x_train, params.batch_size, params.seed, start, transform)
-        train_args = dict(x=batches, steps_per_epoch=batches.steps, shuffle=False)
-    else:
-        train_args = dict(x=x_train, batch_size=params.batch_size, shuffle=True)
-    cbs = training.callbacks_for(files)
-    if start:
-        _rewrite_csv_log(cbs, history, start)
-    nan_guard = next(c for c in cbs if type(c).__name__ == "StopOnNaN")
-    started = time.perf_counter()
-    with stop_on_signals(vae) as stop:
-        ckpt = _checkpoint_callback(store, params, every, history, start, steps, stop, nan_guard)
-        if start < params.epochs:
-            if isinstance(x_val, np.ndarray):
-                validation = dict(validation_data=(x_val,), validation_batch_size=params.batch_size)
-            else:
-                validation = dict(validation_data=x_val)  # a batch source, or None
-            vae.fit(**train_args, epochs=params.epochs, initial_epoch=start, callbacks=[*cbs, *extra_callbacks, ckpt],
-                    verbose=verbose, **validation)
-    seconds = time.perf_counter() - started
-    done = len(next(iter(ckpt.history.values()), []))
-
-    if nan_guard.bad_batch is not None:
-        latest = ckpt.save()
-        where = (f"the last good checkpoint (epoch {done}) is {latest}; resume from it with a lower learning "
-                 f"rate: {resume_command(script, argv, params.learning_rate / 10)}") if latest else \
-            "no checkpoint was written yet; lower --learning-rate or check the data"
-        raise UserError(f"the loss became NaN/Inf in epoch {done + 1} ({nan_guard.where()}); {where}")
-    if stop["signal"] is not None and done < params.epochs:
-        latest = ckpt.save()
-        name = signal.Signals(stop["signal"]).name
-        if latest is None:
-            raise Interrupted(f"interrupted by {name} in epoch {done + 1} before the first checkpoint; nothing "
-                              "was saved", stop["signal"])
-        raise Interrupted(f"interrupted by {name} after epoch {done} of {params.epochs}; checkpoint saved in "
-                          f"{latest}; resume with: {resume_command(script, argv)}", stop["signal"])
-    ran = done - start
-    if ran:
-        print(f"trained {ran} epochs in {seconds:.1f} s ({seconds / ran:.2f} s/epoch, "
-              f"{len(x_train) * ran / seconds:.0f} samples/s)")
-    return ckpt.history
-
-
-def save_final(vae, history, params, files: artifacts.ModelFiles, script: str, argv) -> list[Path]:
-    """``training.save_trained``; if that fails (disk full), say that the last checkpoint holds the model."""
-    from vaelab import training
-
-    try:
-        return training.save_trained(vae, history, params, files)
-    except UserError as e:
-        latest = CheckpointStore(files).latest()
-        if latest is None:
-            raise
-        raise UserError(f"{e}; the trained state is kept in {latest}: free some space, then "
-                        f"{resume_command(script, argv)} saves it without training again") from None

@@ -20,7 +20,6 @@ import numpy as np
 
 from vaelab import artifacts
 
-CLASSIFIER_DATA = {"mnist_binarized": "mnist"}  # experiments scored with another dataset's classifier
 FEATURES = "features"
 
 
@@ -95,31 +94,40 @@ def features(model, x: np.ndarray) -> np.ndarray:
     return predict(extractor, x)
 
 
-def generation_quality(exp, vae, data_dir, models_dir, n_samples: int = 10000, seed: int = 0,
-                       limit: int | None = None) -> dict:
-    """Fréchet distances (samples vs test; reconstructions vs test; the train-vs-test floor at the same count)
-    and the classifier's accuracy on the test images and on their reconstructions."""
-    from vaelab import metrics
-    from vaelab.evaluation import registry
+def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples: int = 10000,
+                       sampler: str | None = None, seed: int = 0, limit: int | None = None) -> dict:
+    """Fréchet distances (samples of ``sampler`` vs test; reconstructions vs test; the train-vs-test floor at the
+    same count) and the classifier's accuracy on the test images and on their reconstructions."""
+    from vaelab import metrics, parts, samplers
+    from vaelab.experiments import DATASETS, model_inputs
     from vaelab.models import image_decoder
 
-    name = CLASSIFIER_DATA.get(exp.name, exp.name)
+    name = exp.classifier or exp.name
     # The classifier always learns from the whole training set (a --limit run would otherwise train, and
     # cache, a poor one); --limit picks only the test images that are scored.
-    full = registry()[name].load_data(data_dir, None)
+    full = DATASETS[name].dataset(params, data_dir, None)
     model, info = load_or_train(name, full, models_dir, seed=seed)
     data = full.limit(limit)
     shape = data.image_shape
+    flat = len(vae.encoder.inputs[0].shape) == 2
+    own = exp.dataset(params, data_dir, None)
+
+    def codes():
+        return metrics.encode_gaussian(vae.encoder, model_inputs(own.x_train, flat))[0]
+
+    chosen = samplers.load_or_fit(parts.sampler(params, sampler), files, codes, seed=params.seed)
     n = min(n_samples, len(data.x_test), len(data.x_train))
-    z = np.random.default_rng(seed).standard_normal((n, vae.latent_dim)).astype(np.float32)
-    samples = predict(image_decoder(vae), z).reshape((n, *shape))
-    test_inputs = exp.inputs(exp.load_data(data_dir, limit).x_test)  # what the VAE was scored on
+    z = chosen.sample(n, vae.latent_dim, seed).astype(np.float32)
+    decoder = image_decoder(vae)
+    samples = predict(decoder, z).reshape((n, *shape))
+    test_inputs = model_inputs(own.limit(limit).x_test, flat)  # what the VAE was scored on
     mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs)
-    recon = predict(image_decoder(vae), mean.astype(np.float32)).reshape((len(test_inputs), *shape))
+    recon = predict(decoder, mean.astype(np.float32)).reshape((len(test_inputs), *shape))
     real = features(model, data.x_test[:n])
     return {
         "fid": metrics.frechet_distance(real, features(model, samples)),
         "fid_samples": n,
+        "fid_sampler": chosen.name,
         "fid_features": int(real.shape[1]),
         "fid_reconstructions": metrics.frechet_distance(real, features(model, recon[:n])),
         "fid_train_vs_test": metrics.frechet_distance(real, features(model, data.x_train[:n])),

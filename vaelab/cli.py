@@ -30,9 +30,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
-def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
-           ) -> argparse.ArgumentParser:
-    """A parser with an override for every params entry plus the options every script has."""
+def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None,
+           extra_flags: bool = True) -> argparse.ArgumentParser:
+    """A parser with an override for every params entry plus the options every script has; ``extra_flags``
+    adds the entries' short aliases (``--k`` for ``--iwae-k``), which evaluate.py uses for its own options."""
     p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
@@ -41,7 +42,8 @@ def parser(description: str, params_cls: type[params_mod.Params], params_module:
                                                                              else f.type.__name__]
         default = defaults.get(f.name, f.default)
         choices = f.metadata.get("choices")
-        group.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+        flags = (_flag(f.name), *(f.metadata.get("flags", ()) if extra_flags else ()))
+        group.add_argument(*flags, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
                            help=f"{f.metadata.get('help', '')} (default: {default}"
                                 f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})")
     common = p.add_argument_group("files and runs")
@@ -64,6 +66,17 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
                    help="decode this latent vector and save the image (repeatable)")
+    return p
+
+
+def add_interpolation_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("interpolating between two test images")
+    g.add_argument("--interpolate", nargs=2, type=int, action="append", default=[], metavar=("I", "J"),
+                   help="save the images decoded along the path between the codes of test images I and J "
+                        "(repeatable)")
+    g.add_argument("--steps", type=_positive_int, default=10, help="points along the path (default: 10)")
+    g.add_argument("--slerp", action="store_true",
+                   help="also the spherical path (along the great circle between the codes)")
     return p
 
 

@@ -1,7 +1,7 @@
 """A discretized mixture of logistics over 8-bit pixels: the decoder likelihood that gives bits/dim.
 
-``reconstruction="discretized_logistic"`` (CIFAR-10 and Caltech101 params) makes the conv decoder output, per
-pixel, the parameters of a mixture of ``M`` logistics over the 256 levels of each sub-pixel (PixelCNN++,
+``likelihood = "discretized_logistic"`` (:class:`vaelab.likelihoods.DiscretizedLogistic`) makes the decoder output,
+per pixel, the parameters of a mixture of ``M`` logistics over the 256 levels of each sub-pixel (PixelCNN++,
 Salimans et al. 2017; the output head of vdvae). The last axis holds, in this order::
 
     [ M mixture logits | C*M means | C*M log-scales | C(C-1)/2*M channel coefficients ]
@@ -13,15 +13,13 @@ the bits/dim CIFAR-10 results are reported in. Within a pixel the channels are a
 channel j's mean is shifted by ``tanh(coeff) * x_i`` for every earlier channel i, which models colour
 correlations without a sequential decoder.
 
-One implementation serves two array namespaces: ``keras.ops`` (the training loss, any backend, float32) and
-numpy (the evaluation, float64); tests check that they agree.
+Written once over ``keras.ops`` (any backend; float64 inputs stay float64 on TensorFlow, which the tests use to
+check that the 256^3 colours of a coupled mixture sum to 1).
 """
 
 from __future__ import annotations
 
 import types
-
-import numpy as np
 
 LEVELS = 256
 HALF_BIN = 1.0 / (LEVELS - 1)
@@ -49,19 +47,6 @@ def mixtures_from(width: int, channels: int) -> int:
         raise ValueError(f"a decoder output of {width} channels is no discretized logistic mixture over "
                          f"{channels} colour channels (needs a multiple of {per})")
     return width // per
-
-
-def _numpy_namespace():
-    from scipy import special
-
-    return types.SimpleNamespace(
-        exp=np.exp, log=np.log, tanh=np.tanh, expm1=np.expm1, where=np.where, clip=np.clip,
-        softplus=lambda a: np.logaddexp(0.0, a),
-        log_softmax=lambda a: special.log_softmax(a, axis=-1),
-        softmax=lambda a: special.softmax(a, axis=-1),
-        logsumexp=lambda a: special.logsumexp(a, axis=-1),
-        sum=lambda a: np.sum(a, axis=-1, keepdims=True),
-        concat=lambda xs: np.concatenate(xs, axis=-1))
 
 
 def _ops_namespace():
@@ -113,7 +98,7 @@ def _log_bin(xp, x, mean, log_scale):
 def _log_prob(xp, x, params, channels: int):
     x = 2.0 * x - 1.0
     logits, means, log_scales, coeffs = _split(params, channels)
-    total = xp.log_softmax(logits)
+    total = xp.log_softmax(logits) if logits.shape[-1] > 1 else 0.0 * logits  # one component: weight 1
     for c in range(channels):
         mean = _coupled(xp, means[c], coeffs, c, [x[..., i:i + 1] for i in range(c)])
         log_scale = xp.clip(log_scales[c], LOG_SCALE_MIN, LOG_SCALE_MAX)
@@ -130,15 +115,9 @@ def log_prob(x, params):
     return _log_prob(_ops_namespace(), x, params, int(x.shape[-1]))
 
 
-def log_prob_numpy(x: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """The same in float64 numpy (evaluation); ``x`` broadcasts against ``params``' leading axes."""
-    x = np.round(np.asarray(x, dtype=np.float64) * (LEVELS - 1)) / (LEVELS - 1)
-    return _log_prob(_numpy_namespace(), x, np.asarray(params, dtype=np.float64), x.shape[-1])
-
-
 def _mean(xp, params, channels: int):
     logits, means, _, coeffs = _split(params, channels)
-    weights = xp.softmax(logits)
+    weights = xp.softmax(logits) if logits.shape[-1] > 1 else 1.0 + 0.0 * logits
     component_means, out = [], []
     for c in range(channels):
         mean = xp.clip(_coupled(xp, means[c], coeffs, c, component_means), -1.0, 1.0)
@@ -153,7 +132,3 @@ def mean_image(params, channels: int):
     from keras import ops
 
     return _mean(_ops_namespace(), ops.convert_to_tensor(params), channels)
-
-
-def mean_image_numpy(params: np.ndarray, channels: int) -> np.ndarray:
-    return _mean(_numpy_namespace(), np.asarray(params, dtype=np.float64), channels)

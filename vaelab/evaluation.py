@@ -29,43 +29,17 @@ import numpy as np
 from vaelab import artifacts, cli
 from vaelab import experiments as experiments_mod
 from vaelab.errors import UserError
-
-
-def registry() -> dict:
-    """Every :class:`~vaelab.experiments.Experiment` defined in :mod:`vaelab.experiments` (so datasets added
-    there appear here without an edit), plus binarized MNIST."""
-    from vaelab.binarized import BINARIZED_MNIST
-
-    found = {e.name: e for e in vars(experiments_mod).values() if isinstance(e, experiments_mod.Experiment)}
-    found[BINARIZED_MNIST.name] = BINARIZED_MNIST
-    return dict(sorted(found.items()))
+from vaelab.experiments import model_inputs
+from vaelab.train import check_writable
+from vaelab.trained import load_vae
 
 
 def params_module_for(exp):
-    """The params module beside the train script (``mnist_train.py`` -> ``mnist_params``), if importable."""
-    name = exp.train_script.removesuffix(".py").removesuffix("_train") + "_params"
+    """The params module users edit for ``exp`` (``mnist_params``), if importable."""
     try:
-        return importlib.import_module(name)
+        return importlib.import_module(exp.params_module)
     except ImportError:
         return None
-
-
-def load_vae(exp, params, models_dir, model: str | None):
-    """The whole saved VAE (encoder with both outputs, decoder, loss settings) and its files and params."""
-    import keras
-
-    from vaelab import binarized
-    from vaelab import params as params_mod
-
-    files = exp.files(params, models_dir, model)
-    if files.params_json.exists():
-        params = params_mod.load_json(exp.params_cls, files.params_json)
-    with keras.saving.custom_object_scope(binarized.custom_objects()):
-        vae = artifacts.load_model(files.vae, exp.train_hint(params))
-    if not hasattr(vae, "encoder") or not hasattr(vae, "decoder"):
-        raise UserError(f"{files.vae} is not a vaelab VAE (no encoder/decoder); evaluation needs the "
-                        f"…_vae file that training writes")
-    return vae, files, params
 
 
 def is_binary(x: np.ndarray) -> bool:
@@ -74,14 +48,14 @@ def is_binary(x: np.ndarray) -> bool:
 
 def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int = 1, verbose: int = 1
                    ) -> dict:
-    """ELBO terms and the IWAE NLL (means over ``x``, nats), with standard errors and bits/dim."""
+    """ELBO terms and the IWAE NLL (means over ``x``, nats), with standard errors, and bits/dim when the
+    likelihood is a probability of these images."""
     from vaelab import metrics
 
-    ll = metrics.log_likelihood_for(vae)
-    discrete = vae.reconstruction != "mse"  # bits/dim only for probabilities of discrete pixels
+    discrete = vae.likelihood.is_probability_of(x)
     dims = int(np.prod(x.shape[1:]))
     started = time.perf_counter()
-    terms = metrics.elbo(vae.encoder, vae.decoder, x, ll, samples=elbo_samples, seed=seed)
+    terms = metrics.elbo(vae, x, samples=elbo_samples, seed=seed)
     elbo_seconds = time.perf_counter() - started
     result = {
         "test_images": int(len(x)),
@@ -92,13 +66,12 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
         "reconstruction_nats": float(terms["reconstruction"].mean()),
         "kl_nats": float(terms["kl"].mean()),
         "elbo_seconds": round(elbo_seconds, 2),
-        "likelihood": getattr(ll, "__name__", str(ll)),
+        "likelihood": vae.likelihood.name,
         "binary_data": is_binary(x),
     }
     if k:
         started = time.perf_counter()
-        log_px = metrics.iwae_log_likelihood(vae.encoder, vae.decoder, x, k=k, log_likelihood=ll, seed=seed,
-                                             verbose=verbose)
+        log_px = metrics.iwae_log_likelihood(vae, x, k=k, seed=seed, verbose=verbose)
         result.update({
             "k": int(k),
             "iwae_nll_nats": float(-log_px.mean()),
@@ -129,7 +102,7 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
                                          f"{r['classifier']})"))
         rows.append(("classifier accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
                                             f"{r['classifier_accuracy_test']:.4f} on the test images"))
-    if not r["binary_data"] and r["likelihood"].startswith("bernoulli"):
+    if not r["binary_data"] and r["likelihood"] == "bernoulli":
         rows.append(("note", "Bernoulli decoder on non-binary pixels: a cross-entropy, not a likelihood "
                              "(--dataset mnist_binarized gives comparable numbers)"))
     return rows
@@ -147,7 +120,7 @@ def machine() -> dict:
 
 def evaluate_command(argv) -> int:
     """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
-    names = registry()
+    names = experiments_mod.DATASETS
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--dataset", choices=sorted(names), default="mnist")
     known, _ = pre.parse_known_args(argv)
@@ -155,7 +128,7 @@ def evaluate_command(argv) -> int:
     module = params_module_for(exp)
     p = cli.parser("Score a trained VAE on its test set: ELBO, importance-weighted NLL (and with --fid the "
                    "Fréchet distance); print a table and write <prefix>_eval.json in --models-dir.",
-                   exp.params_cls, module)
+                   exp.params_cls, module, extra_flags=False)
     g = p.add_argument_group("evaluation")
     g.add_argument("--dataset", choices=sorted(names), default="mnist", help="which experiment (default: mnist)")
     g.add_argument("--model", metavar="PREFIX", help="model file prefix in --models-dir, or a path; "
@@ -174,10 +147,10 @@ def evaluate_command(argv) -> int:
     if args.k < 0 or args.elbo_samples < 1 or args.fid_samples < 2:
         raise UserError("--k must be >= 0, --elbo-samples >= 1 and --fid-samples >= 2")
     params = cli.params_from_args(exp.params_cls, module, args)
-    experiments_mod.check_writable(args.models_dir)
+    check_writable(args.models_dir)
     vae, files, params = load_vae(exp, params, args.models_dir, args.model)
-    data = exp.load_data(args.data_dir, args.limit)
-    x = exp.inputs(data.x_test)
+    data = exp.dataset(params, args.data_dir, args.limit)
+    x = model_inputs(data.x_test, len(vae.encoder.inputs[0].shape) == 2)
     print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
     result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
               "command": " ".join(["python evaluate.py", *map(str, argv)])}
@@ -185,8 +158,9 @@ def evaluate_command(argv) -> int:
     if args.fid:
         from vaelab import classifier
 
-        result.update(classifier.generation_quality(exp, vae, args.data_dir, args.models_dir, args.fid_samples,
-                                                    seed=args.eval_seed, limit=args.limit))
+        result.update(classifier.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
+                                                    args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
+                                                    limit=args.limit))
     result["machine"] = machine()
     print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", result_rows(result)))
     out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"

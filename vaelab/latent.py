@@ -50,15 +50,6 @@ def manifold_latents(n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) 
     return grid
 
 
-def random_latents(n: int, latent_dim: int, seed: int = 0, uniform: bool = False,
-                   bound: float = 2.0) -> np.ndarray:
-    """``n`` latent vectors from N(0, I), or uniform on ``[-bound, bound]^d`` when ``uniform``."""
-    rng = np.random.default_rng(seed)
-    if uniform:
-        return rng.uniform(-bound, bound, size=(n, latent_dim))
-    return rng.standard_normal((n, latent_dim))
-
-
 def tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Arrange ``rows*cols`` images (N, H, W, C) into one (rows*H, cols*W, C) image."""
     n, h, w, c = images.shape
@@ -77,3 +68,21 @@ def interpolate(a: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """``(1 - alpha) * a + alpha * b`` for each alpha: (len(alphas), latent_dim)."""
     alphas = np.asarray(alphas, dtype=float)[:, None]
     return (1.0 - alphas) * np.asarray(a)[None, :] + alphas * np.asarray(b)[None, :]
+
+
+def slerp(a: np.ndarray, b: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Spherical interpolation: along the great circle from ``a`` to ``b``, the norm interpolated linearly
+    (White 2016: under a Gaussian prior the straight line passes through improbable low-norm codes).
+    Falls back to the line when the two are (anti)parallel or one is zero."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    alphas = np.asarray(alphas, dtype=float)[:, None]
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return interpolate(a, b, alphas[:, 0])
+    cos = np.clip(a @ b / (na * nb), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if np.sin(omega) < 1e-6:
+        return interpolate(a, b, alphas[:, 0])
+    ua, ub = a / na, b / nb
+    direction = (np.sin((1.0 - alphas) * omega) * ua + np.sin(alphas * omega) * ub) / np.sin(omega)
+    return direction * ((1.0 - alphas) * na + alphas * nb)

@@ -38,8 +38,34 @@ class Sampling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vaelab")
+class LikelihoodMean(keras.layers.Layer):
+    """Decoder output -> the image in [0, 1] that a likelihood of :mod:`vaelab.parts` has as its mean: the last
+    layer of every saved ``…_decoder.h5``."""
+
+    def __init__(self, likelihood: str, channels: int, options: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from vaelab import parts
+
+        self.likelihood_name, self.channels, self.options = likelihood, int(channels), dict(options or {})
+        self.likelihood = parts.lookup("likelihood", likelihood)(self.channels, **self.options)
+
+    def call(self, out):
+        return self.likelihood.mean(out)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) == 2:  # flat decoder outputs, one number per pixel and channel
+            return input_shape
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood_name, "channels": self.channels,
+                "options": self.options}
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
 class DiscretizedLogisticMean(keras.layers.Layer):
-    """Discretized-logistic mixture parameters -> the mean image in [0, 1] (:func:`vaelab.discretized.mean_image`)."""
+    """Discretized-logistic mixture parameters -> the mean image (read in decoders saved before
+    :class:`LikelihoodMean`)."""
 
     def __init__(self, channels: int, **kwargs):
         super().__init__(**kwargs)

@@ -1,13 +1,15 @@
-"""The VAE model, its loss, and the encoder/decoder builders.
+"""The VAE: an encoder and a decoder from :mod:`vaelab.architectures`, a likelihood and an objective.
 
-:class:`VAE` wires an encoder ``x -> (z_mean, z_log_var)``, the :class:`~vaelab.layers.Sampling` layer
-and a decoder ``z -> x_hat``. Its loss is overridden in :meth:`VAE.compute_loss` rather than in a
-``train_step`` with ``tf.GradientTape``, so the same model trains on TensorFlow, JAX and PyTorch::
+:class:`VAE` wires ``encoder: x -> [z_mean, z_log_var, *features]``, the :class:`~vaelab.layers.Sampling` layer
+and the decoder. Its loss is overridden in :meth:`VAE.compute_loss` rather than in a ``train_step`` with
+``tf.GradientTape``, so the same model trains on TensorFlow, JAX and PyTorch. Per sample it computes the terms
+the objectives (:mod:`vaelab.objectives`) combine: the likelihood's reconstruction term and ``log p(x|z)``, the
+analytic KL (per dimension of the global latent, plus the lower layers' of a hierarchical decoder) and
+``log q(z|x) - log p(z)`` at the sampled z. With the ELBO objective and the Bernoulli likelihood the loss is
+the original scripts' ``784 * BCE + KL``, in nats per image.
 
-    loss = reconstruction_weight * mean_pixels(recon(x, x_hat)) + kl_weight * KL(q(z|x) || N(0, I))
-
-With the default ``reconstruction_weight`` (the number of pixels) and ``"bce"`` the first term is the
-summed Bernoulli negative log-likelihood, so ``loss`` is the negative ELBO in nats per image.
+:meth:`VAE.importance_terms` gives the same terms for ``s`` samples of each example, which the evaluation's
+ELBO and importance-weighted bound (:mod:`vaelab.metrics`) are built on, for every architecture alike.
 """
 
 from __future__ import annotations
@@ -15,32 +17,29 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import layers, ops
+from keras import ops
 
-from vaelab import discretized
-from vaelab.layers import DiscretizedLogisticMean, Sampling
+from vaelab import likelihoods as likelihoods_mod
+from vaelab import objectives as objectives_mod
+from vaelab import parts
+from vaelab.layers import DiscretizedLogisticMean, LikelihoodMean, Sampling
 
-RECONSTRUCTIONS = ("bce", "mse", discretized.NAME)
+__all__ = ["VAE", "DiscretizedLogisticMean", "image_decoder", "mean_encoder", "build_vae", "kl_divergence"]
 
 
 def kl_divergence(z_mean, z_log_var):
     """KL(N(mu, sigma^2) || N(0, I)) per example, summed over latent dimensions."""
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    return ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
 
 
-def reconstruction_error(x, x_hat, kind: str = "bce"):
-    """Per-example error averaged over every pixel and channel: binary cross-entropy, squared error, or
-    (``"discretized_logistic"``, where ``x_hat`` holds the decoder's mixture parameters) the negative
-    log-probability of the 8-bit pixels, so that the default weight (the pixel count) makes it the summed NLL."""
-    if kind == "bce":
-        err = ops.binary_crossentropy(x, x_hat)
-    elif kind == discretized.NAME:
-        err = -discretized.log_prob(x, x_hat) / x.shape[-1]
-    elif kind == "mse":
-        err = ops.square(x - x_hat)
-    else:
-        raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {kind!r}")
-    return ops.mean(err, axis=tuple(range(1, len(err.shape))))
+def kl_per_dimension(z_mean, z_log_var):
+    return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+
+
+def log_q_minus_log_p(z, z_mean, z_log_var):
+    """``log N(z; mean, exp(log_var)) - log N(z; 0, I)`` per example (the 2 pi terms cancel)."""
+    eps = (z - z_mean) * ops.exp(-0.5 * z_log_var)
+    return ops.sum(-0.5 * z_log_var - 0.5 * ops.square(eps) + 0.5 * ops.square(z), axis=-1)
 
 
 def _scale_for_replicas(loss):
@@ -62,77 +61,163 @@ def _scale_for_replicas(loss):
 
 @keras.saving.register_keras_serializable(package="vaelab")
 class VAE(keras.Model):
-    """Variational autoencoder; ``call`` returns ``{"reconstruction", "z_mean", "z_log_var"}``."""
+    """Variational autoencoder; ``call`` returns the per-sample terms (``params``, ``kl``, ``log_qp``, ...).
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, reconstruction: str = "bce",
-                 reconstruction_weight: float | None = None, kl_weight: float = 1.0,
-                 epsilon_std: float = 1.0, seed: int | None = None, **kwargs):
+    ``likelihood`` and ``objective`` are names from :mod:`vaelab.parts` (with ``likelihood_options`` such as
+    ``{"mixtures": 5}``); ``kl_warmup_steps`` optimizer steps raise the KL weight linearly from 0;
+    ``binarize`` redraws every training image as ``Bernoulli(grey level)`` (dynamically binarized MNIST).
+    ``image_shape`` is the images' (H, W, C) when the encoder takes them flattened. ``reconstruction`` and
+    ``reconstruction_weight`` are the configuration of models saved before likelihoods were parts.
+    """
+
+    def __init__(self, encoder, decoder, likelihood: str = "bernoulli", likelihood_options: dict | None = None,
+                 objective: str = "elbo", iwae_k: int = 1, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
+                 free_bits: float = 0.0, epsilon_std: float = 1.0, seed: int | None = None, binarize: bool = False,
+                 binarize_seed: int | None = None, image_shape=None, reconstruction: str | None = None,
+                 reconstruction_weight: float | None = None, **kwargs):
         super().__init__(**kwargs)
-        if reconstruction not in RECONSTRUCTIONS:
-            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
-        self.encoder = encoder
-        self.decoder = decoder
-        self.reconstruction = reconstruction
-        pixels = math.prod(encoder.inputs[0].shape[1:])
-        self.reconstruction_weight = float(pixels if reconstruction_weight is None else reconstruction_weight)
-        self.kl_weight = float(kl_weight)
+        self.encoder, self.decoder = encoder, decoder
+        self.image_shape = tuple(image_shape or encoder.inputs[0].shape[1:])
+        channels = self.image_shape[-1] if len(self.image_shape) == 3 else 1
+        self.reconstruction, self.reconstruction_weight = reconstruction, reconstruction_weight
+        self.hierarchical = len(encoder.outputs) > 2
+        if reconstruction is not None:
+            out = decoder.outputs[0].shape[-1]
+            self.likelihood = likelihoods_mod.from_legacy(reconstruction, reconstruction_weight,
+                                                          math.prod(self.image_shape), channels, out)
+        else:
+            self.likelihood = parts.lookup("likelihood", likelihood)(channels, **(likelihood_options or {}))
+        self.objective = objectives_mod.make(parts.lookup("objective", objective), int(iwae_k))
+        self.kl_weight, self.kl_warmup_steps, self.free_bits = float(kl_weight), int(kl_warmup_steps), float(free_bits)
+        self.binarize, self.binarize_seed = bool(binarize), binarize_seed
+        self.binarize_generator = keras.random.SeedGenerator(binarize_seed) if binarize else None
         self.sampling = Sampling(epsilon_std=epsilon_std, seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.beta_tracker = keras.metrics.Mean(name="kl_weight") if self.kl_warmup_steps else None
 
     @property
     def latent_dim(self) -> int:
-        return int(self.decoder.inputs[0].shape[-1])
+        return int(self.encoder.outputs[0].shape[-1])
+
+    # --- the forward pass -------------------------------------------------------------------------
 
     def call(self, x, training=False):
-        z_mean, z_log_var = self.encoder(x, training=training)
-        z = self.sampling([z_mean, z_log_var])
-        return {"reconstruction": self.decoder(z, training=training), "z_mean": z_mean, "z_log_var": z_log_var}
+        """One pass over ``x``: ``k`` samples per example with the IWAE objective, else one. When the targets
+        differ from ``x`` (binarized, or repeated as the samples are) they come back as ``"x"``."""
+        target = None
+        if self.binarize and training:
+            u = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=self.binarize_generator)
+            x = target = ops.cast(u < x, x.dtype)
+        features = self.encoder(x, training=training)
+        k = self.objective.samples
+        if k > 1:
+            features = [ops.repeat(f, k, axis=0) for f in features]
+            target = ops.repeat(x, k, axis=0)
+        z = self.sampling([features[0], features[1]])
+        out = self._decode(z, features, training)
+        return out if target is None else {**out, "x": ops.cast(target, "float32")}
 
-    def per_example_losses(self, x, outputs):
-        """(weighted reconstruction, KL) per example, both in the loss's units, computed in float32 (also
-        under a mixed-precision policy, where float16 would round the summed log-likelihood)."""
-        x = ops.cast(x, "float32")
-        outputs = {k: ops.cast(v, "float32") for k, v in outputs.items()}
-        recon = self.reconstruction_weight * reconstruction_error(x, outputs["reconstruction"], self.reconstruction)
-        return recon, kl_divergence(outputs["z_mean"], outputs["z_log_var"])
+    def _decode(self, z, features, training=False) -> dict:
+        z_mean, z_log_var = features[0], features[1]
+        if self.hierarchical:
+            params, kl_lower, log_qp_lower = self.decoder([z, *features[2:]], training=training)
+        else:
+            params = self.decoder(z, training=training)
+            kl_lower = log_qp_lower = ops.zeros(ops.shape(z)[:1], dtype="float32")
+        kl_dims = kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32"))
+        return {"params": params, "z_mean": z_mean, "z_log_var": z_log_var, "kl_dims": kl_dims,
+                "kl_lower": kl_lower, "kl": ops.sum(kl_dims, axis=-1) + kl_lower,
+                "log_qp": log_q_minus_log_p(ops.cast(z, "float32"), ops.cast(z_mean, "float32"),
+                                            ops.cast(z_log_var, "float32")) + log_qp_lower}
+
+    def _images(self, tensor):
+        """``tensor`` in image layout (B, H, W, ·) for the likelihood (dense models work on flat vectors)."""
+        if len(self.image_shape) != 3 or len(tensor.shape) == 4:
+            return tensor
+        return ops.reshape(tensor, (-1, *self.image_shape[:2], tensor.shape[-1] // math.prod(self.image_shape[:2])))
+
+    def sample_terms(self, x, outputs) -> dict:
+        """Per-sample terms for the objective: ``recon``, ``log_px``, ``kl``, ``kl_dims``, ``kl_lower``, ``log_qp``."""
+        target, params = self._images(ops.cast(x, "float32")), self._images(outputs["params"])
+        recon, log_px = self.likelihood.loss_and_log_prob(target, params)
+        return {"recon": recon, "log_px": log_px, **{k: outputs[k] for k in ("kl", "kl_dims", "kl_lower", "log_qp")}}
+
+    def current_kl_weight(self):
+        if not self.kl_warmup_steps or self.optimizer is None:
+            return self.kl_weight
+        return objectives_mod.kl_weight_at(self.optimizer.iterations, self.kl_warmup_steps, self.kl_weight)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        recon, kl = self.per_example_losses(x, y_pred)
-        recon, kl = ops.mean(recon), ops.mean(kl)
+        terms = self.sample_terms(y_pred.get("x", x), y_pred)
+        beta = self.current_kl_weight()
+        total = self.objective.loss(terms, beta, self.free_bits)
         # Weight each batch by its size, as Keras weights its own "loss" tracker: otherwise a short last
         # batch counts as much as a full one and the reported loss is not reconstruction + weight * KL.
-        batch = ops.cast(ops.shape(x)[0], recon.dtype)
-        self.reconstruction_tracker.update_state(recon, sample_weight=batch)
-        self.kl_tracker.update_state(kl, sample_weight=batch)
-        total = recon + self.kl_weight * kl
+        batch = ops.cast(ops.shape(x)[0], "float32")
+        self.reconstruction_tracker.update_state(ops.mean(terms["recon"]), sample_weight=batch)
+        self.kl_tracker.update_state(ops.mean(terms["kl"]), sample_weight=batch)
+        if self.beta_tracker is not None:
+            self.beta_tracker.update_state(beta)
         for extra in self.losses:  # regularisers, if a builder adds any
             total = total + ops.cast(ops.sum(extra), "float32")
         return _scale_for_replicas(total)
 
     @property
     def metrics(self):
-        return [m for m in super().metrics if m is not self.reconstruction_tracker and m is not self.kl_tracker] + [
-            self.reconstruction_tracker, self.kl_tracker]
+        ours = [m for m in (self.reconstruction_tracker, self.kl_tracker, self.beta_tracker) if m is not None]
+        return [m for m in super().metrics if all(m is not o for o in ours)] + ours
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def importance_terms(self, x, samples: int, seed_generator) -> dict:
+        """``log_px``, ``log_qp`` and ``kl`` for ``samples`` draws of z ~ q(z|x) per example (rows of example i
+        are i*samples .. i*samples + samples - 1); the encoder runs once per example. The noise comes from
+        ``seed_generator`` (and a hierarchical decoder's own generator), so a reseeded model repeats exactly."""
+        x = ops.convert_to_tensor(x, dtype="float32")
+        features = self.encoder(x, training=False)
+        if samples > 1:
+            features = [ops.repeat(f, samples, axis=0) for f in features]
+            x = ops.repeat(x, samples, axis=0)
+        z_mean, z_log_var = features[0], features[1]
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=seed_generator)
+        z = z_mean + ops.exp(0.5 * z_log_var) * eps
+        terms = self.sample_terms(x, self._decode(z, features))
+        return {k: ops.convert_to_numpy(terms[k]) for k in ("log_px", "log_qp", "kl")}
+
+    # --- saving -----------------------------------------------------------------------------------
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "reconstruction": self.reconstruction,
-            "reconstruction_weight": self.reconstruction_weight,
-            "kl_weight": self.kl_weight,
-            "epsilon_std": self.sampling.epsilon_std,
-            "seed": self.sampling.seed,
+            "objective": self.objective.name, "iwae_k": self.objective.samples,
+            "kl_weight": self.kl_weight, "kl_warmup_steps": self.kl_warmup_steps, "free_bits": self.free_bits,
+            "epsilon_std": self.sampling.epsilon_std, "seed": self.sampling.seed,
+            "binarize": self.binarize, "binarize_seed": self.binarize_seed, "image_shape": list(self.image_shape),
         }
+        if self.reconstruction is not None:
+            config.update(reconstruction=self.reconstruction, reconstruction_weight=self.reconstruction_weight)
+        else:
+            config.update(likelihood=self.likelihood.name, likelihood_options=self.likelihood.options())
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"], custom_objects=custom_objects)
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"], custom_objects=custom_objects)
+        for part in ("encoder", "decoder"):
+            config[part] = keras.saving.deserialize_keras_object(config[part], custom_objects=custom_objects)
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class DynamicBinarizationVAE(VAE):
+    """The binarized-MNIST VAE as saved before ``binarize`` was an option of :class:`VAE` (read, not written)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("binarize", True)
+        super().__init__(*args, **kwargs)
 
 
 def mean_encoder(encoder: keras.Model) -> keras.Model:
@@ -143,180 +228,77 @@ def mean_encoder(encoder: keras.Model) -> keras.Model:
 def image_decoder(vae: VAE) -> keras.Model:
     """z -> image in [0, 1]: the saved ``…_decoder`` model and what samples and reconstructions are drawn with.
 
-    The VAE's own decoder, except under the discretized logistic likelihood, whose decoder outputs mixture
-    parameters: there a :class:`~vaelab.layers.DiscretizedLogisticMean` turns them into the mean image.
+    The decoder followed by the likelihood's mean (a sigmoid, or the mixture's mean image); a hierarchical
+    decoder draws its lower latents at their prior means. Models whose decoder already ends in the image (saved
+    before likelihoods were parts) keep their decoder as it is.
     """
-    if vae.reconstruction != discretized.NAME:
+    lik = vae.likelihood
+    if getattr(lik, "from_logits", True) is False:
         return vae.decoder
     z = keras.Input(shape=(vae.latent_dim,), name="z")
-    channels = int(vae.encoder.inputs[0].shape[-1])
-    x_hat = DiscretizedLogisticMean(channels, name="x_hat_mean")(vae.decoder(z))
-    return keras.Model(z, x_hat, name="decoder")
+    out = vae.decoder(z)
+    if vae.hierarchical:
+        out = out[0]
+    mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean")(out)
+    return keras.Model(z, mean, name="decoder")
 
 
-# --- builders -------------------------------------------------------------------------------------
-# The layers whose outputs enter the loss (z_mean, z_log_var, x_hat) compute in float32 under any dtype
-# policy, as the Keras mixed-precision guide advises for a model's last layers; under the default float32
-# policy this changes nothing.
+def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int = 1) -> VAE:
+    """The VAE the params describe, for images of ``image_shape``: the architecture's encoder and decoder, the
+    likelihood, the objective and its options (the KL warm-up's epochs counted in optimizer steps of
+    ``steps_per_epoch``)."""
+    arch = parts.architecture(params)
+    lik = parts.likelihood(params, image_shape[-1])
+    encoder, decoder = arch.build(params, tuple(image_shape), lik.param_channels())
+    objective = parts.objective(params)
+    return VAE(encoder, decoder, likelihood=lik.name, likelihood_options=lik.options(), objective=objective.name,
+               iwae_k=objective.samples, kl_weight=params.kl_weight, kl_warmup_steps=params.kl_warmup * steps_per_epoch,
+               free_bits=params.free_bits, epsilon_std=params.epsilon_std, seed=params.seed, binarize=binarize,
+               binarize_seed=params.seed + 1 if binarize else None,
+               image_shape=image_shape if arch.flat_input else None, name="vae")
 
 
-def build_dense_encoder(original_dim: int, intermediate_dim: int, latent_dim: int) -> keras.Model:
-    """``original_dim -> Dense(intermediate, relu) -> (z_mean, z_log_var)``."""
-    x = keras.Input(shape=(original_dim,), name="x")
-    h = layers.Dense(intermediate_dim, activation="relu", name="encoder_hidden")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(h)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(h)
-    return keras.Model(x, [z_mean, z_log_var], name="encoder")
+@keras.saving.register_keras_serializable(package="vaelab")
+class SecondStageVAE(keras.Model):
+    """The two-stage sampler's second VAE (Dai & Wipf 2019): codes z -> u -> z with MLPs and a Gaussian decoder
+    whose variance gamma is learned, so that it can match the codes' density instead of blurring it."""
 
+    def __init__(self, latent_dim: int, hidden: int = 256, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim, self.hidden, self.seed = int(latent_dim), int(hidden), seed
+        dense = keras.layers.Dense
+        self.encoder_layers = [dense(hidden, activation="swish", name=f"encoder_hidden_{i}") for i in range(2)]
+        self.z_mean_layer, self.z_log_var_layer = dense(latent_dim, name="u_mean"), dense(latent_dim, name="u_log_var")
+        self.decoder_layers = [dense(hidden, activation="swish", name=f"decoder_hidden_{i}") for i in range(2)]
+        self.out_layer = dense(latent_dim, name="z_hat")
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.log_gamma = self.add_weight(shape=(), initializer="zeros", name="log_gamma")
+        # Built now, so that a saved file's weights load into a model made from its config.
+        for layer, width in ((self.encoder_layers[0], latent_dim), (self.encoder_layers[1], hidden),
+                             (self.z_mean_layer, hidden), (self.z_log_var_layer, hidden),
+                             (self.decoder_layers[0], latent_dim), (self.decoder_layers[1], hidden),
+                             (self.out_layer, hidden)):
+            layer.build((None, width))
+        self.built = True
 
-def build_dense_decoder(latent_dim: int, intermediate_dim: int, original_dim: int) -> keras.Model:
-    """``latent_dim -> Dense(intermediate, relu) -> Dense(original_dim, sigmoid)``."""
-    z = keras.Input(shape=(latent_dim,), name="z")
-    h = layers.Dense(intermediate_dim, activation="relu", name="decoder_hidden")(z)
-    x_hat = layers.Dense(original_dim, activation="sigmoid", name="x_hat", dtype="float32")(h)
-    return keras.Model(z, x_hat, name="decoder")
+    def decode(self, u):
+        h = u
+        for layer in self.decoder_layers:
+            h = layer(h)
+        return self.out_layer(h)
 
+    def call(self, z, training=False):
+        h = z
+        for layer in self.encoder_layers:
+            h = layer(h)
+        u_mean, u_log_var = self.z_mean_layer(h), self.z_log_var_layer(h)
+        return {"z_hat": self.decode(self.sampling([u_mean, u_log_var])), "u_mean": u_mean, "u_log_var": u_log_var}
 
-def build_dense_vae(params) -> VAE:
-    """The MNIST dense VAE from :class:`~vaelab.params.MnistParams`."""
-    encoder = build_dense_encoder(params.original_dim, params.intermediate_dim, params.latent_dim)
-    decoder = build_dense_decoder(params.latent_dim, params.intermediate_dim, params.original_dim)
-    return VAE(encoder, decoder, reconstruction="bce", kl_weight=params.kl_weight,
-               epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        gamma = ops.exp(self.log_gamma)
+        sq = ops.square(x - y_pred["z_hat"])
+        nll = ops.sum(sq / (2.0 * gamma) + 0.5 * self.log_gamma + 0.5 * math.log(2 * math.pi), axis=-1)
+        return ops.mean(nll + kl_divergence(y_pred["u_mean"], y_pred["u_log_var"]))
 
-
-def build_mlp_encoder(original_dim: int, hidden_dims: tuple[int, ...], latent_dim: int,
-                      activation: str = "relu") -> keras.Model:
-    """``original_dim -> Dense(h1) -> … -> Dense(hn) -> (z_mean, z_log_var)``: the deeper dense encoder of the
-    likelihood experiments (e.g. 784-500-500-50); :func:`build_dense_encoder` stays the one-layer original."""
-    x = keras.Input(shape=(original_dim,), name="x")
-    h = x
-    for i, units in enumerate(hidden_dims):
-        h = layers.Dense(units, activation=activation, name=f"encoder_hidden_{i}")(h)
-    z_mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(h)
-    z_log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(h)
-    return keras.Model(x, [z_mean, z_log_var], name="encoder")
-
-
-def build_mlp_decoder(latent_dim: int, hidden_dims: tuple[int, ...], original_dim: int,
-                      activation: str = "relu") -> keras.Model:
-    """``latent_dim -> Dense(hn) -> … -> Dense(h1) -> Dense(original_dim, sigmoid)``, mirroring the encoder."""
-    z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
-    for i, units in enumerate(reversed(hidden_dims)):
-        h = layers.Dense(units, activation=activation, name=f"decoder_hidden_{i}")(h)
-    x_hat = layers.Dense(original_dim, activation="sigmoid", dtype="float32", name="x_hat")(h)
-    return keras.Model(z, x_hat, name="decoder")
-
-
-def _conv_block(h, conv, name: str):
-    """``conv -> BatchNorm -> ReLU``; the conv has no bias because BatchNorm's beta replaces it."""
-    h = conv(h)
-    h = layers.BatchNormalization(name=f"{name}_bn")(h)
-    return layers.ReLU(name=f"{name}_relu")(h)
-
-
-def build_fashion_encoder(image_shape: tuple[int, int, int], latent_dim: int, filters: int = 32,
-                       conv_layers: int = 3) -> keras.Model:
-    """``x -> [Conv3x3-BN-ReLU] * conv_layers -> Flatten -> (z_mean, z_log_var)``.
-
-    The first conv has stride 2 (28 -> 14) and ``filters`` channels, the others stride 1 and
-    ``2 * filters``. Each layer feeds the next: the original design wired several convs to the input,
-    which left all but the last unused by the outputs.
-    """
-    x = keras.Input(shape=tuple(image_shape), name="x")
-    h = x
-    for i in range(conv_layers):
-        conv = layers.Conv2D(filters if i == 0 else 2 * filters, 3, strides=2 if i == 0 else 1, padding="same",
-                             use_bias=False, name=f"encoder_conv{i + 1}")
-        h = _conv_block(h, conv, f"encoder_conv{i + 1}")
-    h = layers.Flatten(name="encoder_flatten")(h)
-    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(h)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(h)
-    return keras.Model(x, [z_mean, z_log_var], name="encoder")
-
-
-def build_fashion_decoder(latent_dim: int, image_shape: tuple[int, int, int], filters: int = 32) -> keras.Model:
-    """``z -> Dense(7*7*2f) -> Reshape(7, 7, 2f) -> ConvT(2f, s2) -> ConvT(f, s2) -> ConvT(C, sigmoid)``.
-
-    The two stride-2 transposed convs (with BatchNorm and ReLU) bring 7x7 up to 28x28; the last one maps
-    to the image's channels with a sigmoid, so pixels lie in [0, 1] like the data.
-    """
-    height, width, channels = image_shape
-    if height % 4 or width % 4:
-        raise ValueError(f"the conv decoder needs a height and width divisible by 4, got {height}x{width}")
-    h0, w0, c0 = height // 4, width // 4, 2 * filters
-    z = keras.Input(shape=(latent_dim,), name="z")
-    h = layers.Dense(h0 * w0 * c0, use_bias=False, name="decoder_dense")(z)
-    h = layers.BatchNormalization(name="decoder_dense_bn")(h)
-    h = layers.ReLU(name="decoder_dense_relu")(h)
-    h = layers.Reshape((h0, w0, c0), name="decoder_reshape")(h)
-    for i, f in enumerate((2 * filters, filters)):
-        conv = layers.Conv2DTranspose(f, 3, strides=2, padding="same", use_bias=False,
-                                      name=f"decoder_deconv{i + 1}")
-        h = _conv_block(h, conv, f"decoder_deconv{i + 1}")
-    x_hat = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid", name="x_hat",
-                                   dtype="float32")(h)
-    return keras.Model(z, x_hat, name="decoder")
-
-
-def build_fashion_vae(params) -> VAE:
-    """The Fashion-MNIST conv VAE from :class:`~vaelab.params.FashionMnistParams`.
-
-    Loss: ``rmse_multiplier * mean squared error over pixels + kl_multiplier * KL``.
-    """
-    shape = (params.img_height, params.img_width, 1)
-    encoder = build_fashion_encoder(shape, params.latent_dim, params.filters, params.conv_layers)
-    decoder = build_fashion_decoder(params.latent_dim, shape, params.filters)
-    return VAE(encoder, decoder, reconstruction="mse", reconstruction_weight=params.rmse_multiplier,
-               kl_weight=params.kl_multiplier, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
-
-
-def build_conv_encoder(params) -> keras.Model:
-    """Four "same" Conv2D (relu) -> Flatten -> Dense(intermediate, relu) -> (z_mean, z_log_var).
-
-    The first convolution has ``img_chns`` filters, as in the original design; the others ``filters``.
-    """
-    x = keras.Input(shape=(params.img_rows, params.img_cols, params.img_chns), name="x")
-    h = x
-    for i, (k, s) in enumerate(zip(params.kernel_list(), params.stride_list())):
-        h = layers.Conv2D(params.img_chns if i == 0 else params.filters, k, strides=s, padding="same",
-                          activation="relu", name=f"conv_{i + 1}")(h)
-    h = layers.Flatten(name="flatten")(h)
-    h = layers.Dense(params.intermediate_dim, activation="relu", name="encoder_hidden")(h)
-    z_mean = layers.Dense(params.latent_dim, name="z_mean", dtype="float32")(h)
-    z_log_var = layers.Dense(params.latent_dim, name="z_log_var", dtype="float32")(h)
-    return keras.Model(x, [z_mean, z_log_var], name="encoder")
-
-
-def build_conv_decoder(params) -> keras.Model:
-    """The encoder's mirror; returns exactly (img_rows, img_cols, img_chns) in [0, 1].
-
-    Dense(intermediate) -> Dense(filters * h * w) -> Reshape(h, w, filters) -> Conv2DTranspose mirroring
-    convs 4, 3, 2 (their kernels, strides and the output_padding from
-    :meth:`~vaelab.params.ConvParams.decoder_output_padding`) -> Conv2D(img_chns, sigmoid).
-    """
-    sizes, kernels, strides = params.feature_sizes(), params.kernel_list(), params.stride_list()
-    h_b, w_b = sizes[-1]
-    z = keras.Input(shape=(params.latent_dim,), name="z")
-    h = layers.Dense(params.intermediate_dim, activation="relu", name="decoder_hidden")(z)
-    h = layers.Dense(params.filters * h_b * w_b, activation="relu", name="decoder_upsample")(h)
-    h = layers.Reshape((h_b, w_b, params.filters), name="decoder_reshape")(h)
-    for i, pad in zip((3, 2, 1), params.decoder_output_padding()):
-        h = layers.Conv2DTranspose(params.filters, kernels[i], strides=strides[i], padding="same",
-                                   output_padding=pad, activation="relu", name=f"deconv_{4 - i}")(h)
-    if params.reconstruction == discretized.NAME:  # mixture parameters per pixel, see vaelab.discretized
-        x_hat = layers.Conv2D(discretized.param_channels(params.img_chns, params.mixtures), kernels[0],
-                              padding="same", name="x_hat_params", dtype="float32")(h)
-    else:
-        x_hat = layers.Conv2D(params.img_chns, kernels[0], padding="same", activation="sigmoid", name="x_hat",
-                              dtype="float32")(h)
-    return keras.Model(z, x_hat, name="decoder")
-
-
-def build_conv_vae(params) -> VAE:
-    """The convolutional VAE of :class:`~vaelab.params.ConvParams`; its loss is the summed BCE (or, with
-    ``reconstruction="discretized_logistic"``, the summed NLL of the 8-bit pixels) over every pixel and channel
-    plus the KL summed over latent dimensions (nats per image)."""
-    return VAE(build_conv_encoder(params), build_conv_decoder(params), reconstruction=params.reconstruction,
-               kl_weight=params.kl_weight, epsilon_std=params.epsilon_std, seed=params.seed, name="vae")
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "hidden": self.hidden, "seed": self.seed}

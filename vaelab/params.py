@@ -1,12 +1,15 @@
 """Typed, validated parameters: a plain params module a user edits, plus command-line overrides.
 
-A params module (``mnist_params.py``) holds plain constants. :func:`load` reads it into the dataclass of
-its dataset, so a typo (``latnt_dim = 3``) or a wrong type (``epochs = "60"``) is a one-line
+A params module (``mnist_params.py``) holds plain constants. :func:`load` reads it into the dataclass of its
+dataset, so a typo (``latnt_dim = 3``) or a wrong type (``epochs = "60"``) is a one-line
 :class:`~vaelab.errors.UserError` naming the entry instead of a crash an hour into training.
 
-Each dataset's dataclass inherits the common entries from :class:`Params` and adds or re-defaults its
-own, the way vdvae's presets override a base. Every dataclass knows the file-name prefix of the models it
-describes (``NAME_TEMPLATE``), so naming lives in one place.
+:class:`Params` holds every entry with its type, range and generic default: the training entries, the model's
+parts (architecture, likelihood, objective, sampler; :mod:`vaelab.parts`) and their options. Each dataset's
+dataclass re-defaults a few of them, the way vdvae's presets override a base, and knows the file-name prefix of
+the models it describes. The params modules repeat their dataset's defaults for the user to edit; a test keeps
+the two in agreement. An image size is the dataset's, not an entry: files of older versions that list it are
+still read when the value is the dataset's own.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vaelab import discretized
+from vaelab import parts
 from vaelab.errors import UserError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw", "nadam")
-RECONSTRUCTIONS = ("bce", discretized.NAME)  # of the conv VAEs
+LR_SCHEDULES = ("constant", "step", "cosine")
+# Options of part entries, in the order their tokens join a model's file name when they differ from the
+# dataset's defaults.
+PART_ENTRIES = ("architecture", "likelihood", "objective")
 
 
-def entry(default, help, *, min=None, max=None, choices=None):  # noqa: A002 - mirrors argparse names
-    """A dataclass field with the metadata used for validation and ``--help``."""
-    return field(default=default, metadata={"help": help, "min": min, "max": max, "choices": choices})
+def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
+    """A dataclass field with the metadata used for validation and ``--help``; ``flags`` are extra option names."""
+    return field(default=default, metadata={"help": help, "min": min, "max": max, "choices": choices,
+                                            "flags": tuple(flags)})
 
 
 @dataclass(kw_only=True)
@@ -36,17 +43,60 @@ class Params:
 
     DATASET: ClassVar[str] = ""
     NAME_TEMPLATE: ClassVar[str] = ""
+    IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (28, 28, 1)
+    # Entries of older params files that are now fixed by the dataset: read when they hold the dataset's value.
+    FIXED: ClassVar[dict[str, Any]] = {}
 
-    latent_dim: int = entry(2, "size of the latent space", min=1, max=4096)
+    # training
+    latent_dim: int = entry(2, "size of the latent space (of a hierarchical model: its global latent)",
+                            min=1, max=4096)
     epochs: int = entry(60, "passes over the training set", min=1, max=100_000)
     batch_size: int = entry(256, "examples per training step", min=1, max=1_000_000)
-    epsilon_std: float = entry(1.0, "standard deviation of the sampling noise eps (1.0 is the true VAE)",
-                               min=0.0, max=100.0)
     optimizer: str = entry("adam", "optimizer name", choices=OPTIMIZERS)
     learning_rate: float = entry(1e-3, "optimizer learning rate", min=1e-12, max=10.0)
-    kl_weight: float = entry(1.0, "weight of the KL term (1.0 is the ELBO; beta-VAE otherwise)",
-                             min=0.0, max=1e6)
+    lr_schedule: str = entry("constant", "learning rate over the epochs: constant; step (times lr_drop_factor every "
+                             "lr_drop_every epochs); cosine (to 1 % of the rate at the last epoch)",
+                             choices=LR_SCHEDULES)
+    lr_drop_every: int = entry(10, "with lr_schedule step: epochs between drops", min=1, max=100_000)
+    lr_drop_factor: float = entry(0.1, "with lr_schedule step: factor applied at each drop", min=1e-6, max=1.0)
+    patience: int = entry(0, "stop after this many epochs without a better validation loss, keeping the best "
+                             "weights (0: never stop early)", min=0, max=100_000)
     seed: int = entry(0, "random seed for weights, shuffling and sampling", min=0, max=2**31 - 1)
+    epsilon_std: float = entry(1.0, "standard deviation of the sampling noise eps (1.0 is the true VAE)",
+                               min=0.0, max=100.0)
+
+    # the model's parts (vaelab.parts)
+    architecture: str = entry("dense", "encoder/decoder architecture", choices=tuple(parts.ARCHITECTURES))
+    likelihood: str = entry("bernoulli", "decoder likelihood p(x|z)", choices=tuple(parts.LIKELIHOODS))
+    objective: str = entry("elbo", "training objective: elbo, or iwae (the importance-weighted bound, iwae_k "
+                                   "samples)", choices=tuple(parts.OBJECTIVES))
+    iwae_k: int = entry(5, "with objective iwae: importance samples per example", min=1, max=10_000,
+                        flags=("--k",))
+    kl_weight: float = entry(1.0, "weight of the KL term (1.0 is the ELBO; beta-VAE otherwise)", min=0.0, max=1e6)
+    kl_warmup: int = entry(0, "epochs over which the KL weight rises linearly from 0 (0: none)", min=0,
+                           max=100_000)
+    free_bits: float = entry(0.0, "nats per global latent dimension below which its KL is not penalised (0: none)",
+                             min=0.0, max=100.0)
+    sampler: str = entry("normal", "where generated latent vectors come from", choices=tuple(parts.SAMPLERS))
+    gmm_components: int = entry(10, "with sampler gmm: mixture components", min=1, max=1000)
+
+    # options of the parts
+    mixtures: int = entry(1, "with likelihood discretized_logistic: logistic components per pixel", min=1, max=64)
+    gaussian_sigma: float = entry(0.1, "with likelihood gaussian: the pixels' standard deviation", min=1e-6,
+                                  max=1e6)
+    intermediate_dim: int = entry(512, "units of the Dense layer next to the latent space (dense: the hidden "
+                                       "layer, unless hidden_dims lists several)", min=1, max=65536)
+    hidden_dims: str = entry("", "dense: comma-separated hidden layer widths of the encoder, e.g. 500,500 (the "
+                                 "decoder mirrors them); empty: one layer of intermediate_dim")
+    filters: int = entry(32, "conv, conv_bn, resnet, hierarchical: base number of channels", min=1, max=1024)
+    blocks: int = entry(2, "resnet, hierarchical: residual blocks per resolution", min=0, max=64)
+    conv_layers: int = entry(3, "conv_bn: 3x3 conv layers in the encoder (the first with stride 2)", min=1, max=16)
+    num_conv: int = entry(3, "conv: kernel size of convolutions 3 and 4 (and their transposes)", min=1, max=15)
+    first_kernel: int = entry(2, "conv: kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
+    strides: str = entry("1,2,1,1", "conv: strides of the four encoder convolutions, comma-separated")
+    latent_channels: int = entry(8, "hierarchical: channels of each spatial latent", min=1, max=1024)
+    latent_scales: str = entry("", "hierarchical: resolutions (px) of the spatial latents, comma-separated, "
+                                   "top-down (empty: the architecture's default)")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -54,11 +104,39 @@ class Params:
         self.validate()
 
     def validate(self) -> None:
-        """Checks across entries; subclasses extend it."""
+        """Checks across entries; subclasses extend it. The architecture must be able to make the images."""
+        if self.hidden_dims:
+            from vaelab.architectures import hidden_layers
+
+            hidden_layers(self)
+        parts.architecture(self).check(self, self.IMAGE_SHAPE)
+
+    @classmethod
+    def defaults(cls) -> "Params":
+        return cls()
 
     def model_prefix(self) -> str:
-        """File-name prefix of the models these params describe, e.g. ``ld_2_id_512_e_60``."""
-        return self.NAME_TEMPLATE.format(**dataclasses.asdict(self))
+        """File-name prefix of the models these params describe, e.g. ``ld_2_id_512_e_60``: the dataset's
+        template, then a short token for each part that differs from the dataset's default
+        (``ld_2_id_512_e_60_resnet32x2_iwae5_warm10``)."""
+        return "_".join([self.NAME_TEMPLATE.format(**dataclasses.asdict(self)), *self.part_tokens()])
+
+    def part_tokens(self) -> list[str]:
+        base = self.defaults()
+        tokens = []
+        if self.architecture != base.architecture or (self.architecture == "dense"
+                                                      and self.hidden_dims != base.hidden_dims):
+            tokens.append(parts.architecture(self).file_token(self, base))
+        if self.likelihood != base.likelihood or (self.likelihood == "discretized_logistic"
+                                                  and self.mixtures != base.mixtures):
+            tokens.append(parts.likelihood(self, self.IMAGE_SHAPE[-1]).token())
+        if self.objective != base.objective:
+            tokens.append(parts.objective(self).token())
+        if self.kl_warmup:
+            tokens.append(f"warm{self.kl_warmup}")
+        if self.free_bits:
+            tokens.append(f"fb{self.free_bits:g}")
+        return tokens
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.DATASET, **dataclasses.asdict(self)}
@@ -68,11 +146,15 @@ class Params:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "params") -> "Params":
-        data = dict(data)
+        data = _upgrade(dict(data))
         dataset = data.pop("dataset", cls.DATASET)
         if dataset != cls.DATASET:
             raise UserError(f"{source}: made for dataset {dataset!r}, not {cls.DATASET!r}; use the {dataset} "
                             "scripts, or pick another model with --model")
+        for name, value in cls.FIXED.items():
+            if name in data and data.pop(name) != value:
+                raise UserError(f"{source}: {name} is fixed at {value} for {cls.DATASET} (its images are "
+                                f"{'x'.join(map(str, cls.IMAGE_SHAPE))}); remove the entry")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -82,6 +164,14 @@ class Params:
             return cls(**data)
         except UserError as e:
             raise UserError(f"{source}: {e}") from None
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Entries of params files written before the parts existed, in today's terms."""
+    legacy = data.pop("reconstruction", None)  # conv models: "bce" or "discretized_logistic"
+    if legacy is not None:
+        data.setdefault("likelihood", "bernoulli" if legacy == "bce" else legacy)
+    return data
 
 
 def _check(f: dataclasses.Field, value: Any) -> Any:
@@ -150,47 +240,75 @@ def load_json(cls: type[Params], path) -> Params:
 
 @dataclass(kw_only=True)
 class MnistParams(Params):
-    """The dense MNIST VAE: 784 -> intermediate -> latent."""
+    """The dense MNIST VAE of the original design: 784 -> 512 -> 2, Bernoulli pixels."""
 
     DATASET: ClassVar[str] = "mnist"
     NAME_TEMPLATE: ClassVar[str] = "ld_{latent_dim}_id_{intermediate_dim}_e_{epochs}"
+    FIXED: ClassVar[dict[str, Any]] = {"original_dim": 784}
 
-    original_dim: int = entry(784, "flattened image size (28*28)", choices=(784,))
-    intermediate_dim: int = entry(512, "units of the hidden Dense layer", min=1, max=65536)
+
+@dataclass(kw_only=True)
+class BinarizedMnistParams(Params):
+    """An MLP VAE on dynamically binarized MNIST: 784 -> 500 -> 500 -> 50 (Burda et al. 2015's VAE)."""
+
+    DATASET: ClassVar[str] = "mnist_binarized"
+    NAME_TEMPLATE: ClassVar[str] = "bin_ld_{latent_dim}_h_{hidden}_e_{epochs}"
+    FIXED: ClassVar[dict[str, Any]] = {"original_dim": 784}
+
+    latent_dim: int = entry(50, "size of the latent space", min=1, max=4096)
+    epochs: int = entry(100, "passes over the training set", min=1, max=100_000)
+    batch_size: int = entry(100, "examples per training step", min=1, max=1_000_000)
+    hidden_dims: str = entry("500,500", "dense: comma-separated hidden layer widths of the encoder (the decoder "
+                                        "mirrors them)")
+
+    def validate(self) -> None:
+        if not self.hidden_dims:
+            raise UserError("hidden_dims must list the hidden layer widths, e.g. 500,500")
+        super().validate()
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        from vaelab.architectures import hidden_layers
+
+        return hidden_layers(self)
+
+    def model_prefix(self) -> str:
+        name = self.NAME_TEMPLATE.format(latent_dim=self.latent_dim, epochs=self.epochs,
+                                         hidden="-".join(map(str, self.hidden)))
+        return "_".join([name, *self.part_tokens()])
+
+    def part_tokens(self) -> list[str]:  # the hidden widths are in the template already
+        tokens = super().part_tokens()
+        return [t for t in tokens if not t.startswith("dense_h_")]
 
 
 @dataclass(kw_only=True)
 class FashionMnistParams(Params):
-    """The convolutional Fashion-MNIST VAE, its MSE loss, LR schedule, early stopping and morph figures.
+    """The convolutional Fashion-MNIST VAE, its squared-error loss, LR schedule, early stopping and morph figures.
 
-    The loss is ``rmse_multiplier * mean squared error over pixels + kl_multiplier * KL``. Despite its
-    historical name, ``rmse_multiplier`` multiplies the *mean squared* error (no square root), exactly as
-    the original scripts did. ``kl_multiplier`` is this dataset's name for the base entry ``kl_weight``:
-    the two are one knob. Set ``kl_multiplier``; a ``kl_weight`` left at its default follows it, and a
-    ``kl_weight`` set to a different value is an error rather than a silent choice between them.
+    The loss is ``rmse_multiplier * mean squared error over pixels + kl_multiplier * KL``: the Gaussian
+    likelihood with ``sigma^2 = 784 / (2 * rmse_multiplier)`` (despite its historical name, ``rmse_multiplier``
+    multiplies the *mean squared* error, as the original scripts did). ``kl_multiplier`` is this dataset's name
+    for ``kl_weight`` and ``rmse_multiplier`` its way of setting ``gaussian_sigma``: set these two; the others
+    follow them, and setting them to something else is an error rather than a silent choice.
     """
 
     DATASET: ClassVar[str] = "fashion_mnist"
     NAME_TEMPLATE: ClassVar[str] = "fashion_mnist_ld_{latent_dim}_e_{epochs}"
+    FIXED: ClassVar[dict[str, Any]] = {"img_height": 28, "img_width": 28}
 
     latent_dim: int = entry(3, "size of the latent space", min=1, max=4096)
-    epochs: int = entry(100, "most passes over the training set (early stopping may end sooner)",
-                        min=1, max=100_000)
-    img_height: int = entry(28, "image height in pixels", choices=(28,))
-    img_width: int = entry(28, "image width in pixels", choices=(28,))
-    filters: int = entry(32, "filters of the first conv layer; later layers and the decoder's 7x7 map use "
-                             "twice as many", min=1, max=1024)
-    conv_layers: int = entry(3, "3x3 conv layers in the encoder (the first with stride 2)", min=1, max=16)
+    epochs: int = entry(100, "most passes over the training set (early stopping may end sooner)", min=1,
+                        max=100_000)
+    architecture: str = entry("conv_bn", "encoder/decoder architecture", choices=tuple(parts.ARCHITECTURES))
+    likelihood: str = entry("gaussian", "decoder likelihood p(x|z)", choices=tuple(parts.LIKELIHOODS))
+    lr_schedule: str = entry("step", "learning rate over the epochs: constant, step or cosine", choices=LR_SCHEDULES)
+    patience: int = entry(10, "epochs without a better validation loss before training stops (0: never)",
+                          min=0, max=100_000)
     rmse_multiplier: float = entry(5000.0, "weight of the mean squared error over pixels (not its root)",
-                                   min=0.0, max=1e9)
+                                   min=1e-6, max=1e9)
     kl_multiplier: float = entry(1.0, "weight of the KL term (same knob as kl_weight)", min=0.0, max=1e6)
-    patience: int = entry(10, "epochs without a better validation loss before training stops",
-                          min=1, max=100_000)
-    lr_drop_every: int = entry(10, "multiply the learning rate by lr_drop_factor every this many epochs",
-                               min=1, max=100_000)
-    lr_drop_factor: float = entry(0.1, "factor applied to the learning rate at each drop", min=1e-6, max=1.0)
-    amount_to_generate: int = entry(50, "images decoded from z ~ N(0, I) by fashion_mnist_morph.py",
-                                    min=1, max=1000)
+    amount_to_generate: int = entry(50, "images decoded from sampled z by fashion_mnist_morph.py", min=1, max=1000)
     amount_of_vector_multipliers: int = entry(20, "alpha values (panels) in each morph strip", min=2, max=200)
     alpha_max: float = entry(2.0, "largest alpha of a morph strip mean_A + alpha * mean_B", min=0.0, max=100.0)
 
@@ -199,97 +317,22 @@ class FashionMnistParams(Params):
             raise UserError(f"kl_weight ({self.kl_weight:g}) and kl_multiplier ({self.kl_multiplier:g}) are the "
                             "same knob for Fashion-MNIST; set only kl_multiplier")
         self.kl_weight = self.kl_multiplier
-
-
-# --- convolutional VAEs (CIFAR-10, Caltech101) ----------------------------------------------------
-
-
-def _parse_strides(text: str) -> tuple[int, ...]:
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UserError(f"strides must be 4 whole numbers separated by commas (e.g. 1,2,2,2), got {text!r}") \
-            from None
-    if len(values) != 4 or not all(1 <= v <= 4 for v in values):
-        raise UserError(f"strides must be 4 numbers from 1 to 4 separated by commas (e.g. 1,2,2,2), got {text!r}")
-    if values[0] != 1:
-        raise UserError(f"the first stride must be 1 (the decoder's last layer is a stride-1 Conv2D), got {text!r}")
-    return values
+        sigma = math.sqrt(math.prod(self.IMAGE_SHAPE) / (2.0 * self.rmse_multiplier))
+        if self.gaussian_sigma != Params.gaussian_sigma and not math.isclose(self.gaussian_sigma, sigma, rel_tol=1e-9):
+            raise UserError(f"gaussian_sigma ({self.gaussian_sigma:g}) follows rmse_multiplier for Fashion-MNIST "
+                            f"(sigma^2 = 784 / (2 * rmse_multiplier) = {sigma:g}); set only rmse_multiplier")
+        self.gaussian_sigma = sigma
+        super().validate()
 
 
 @dataclass(kw_only=True)
 class ConvParams(Params):
-    """The convolutional VAE of the original design, for colour images.
+    """The convolutional VAE of the original design, for colour images (:func:`vaelab.architectures.build_conv`)."""
 
-    Encoder: four Conv2D (``img_chns`` then ``filters`` channels; kernels ``first_kernel, first_kernel,
-    num_conv, num_conv``; ``strides``) -> Flatten -> Dense(intermediate, relu) -> z_mean, z_log_var.
-    Decoder, the mirror: Dense(intermediate) -> Dense(filters * h * w) -> Reshape -> three Conv2DTranspose
-    (mirroring convs 4, 3, 2) -> Conv2D(img_chns, sigmoid). All layers use ``padding="same"``; the
-    transposed convolutions get the ``output_padding`` that makes each one return exactly the size its
-    encoder twin received, so the output is exactly ``img_rows x img_cols`` with no crop.
-    """
-
+    architecture: str = entry("conv", "encoder/decoder architecture", choices=tuple(parts.ARCHITECTURES))
     latent_dim: int = entry(16, "size of the latent space", min=1, max=4096)
-    img_rows: int = entry(32, "image height in pixels", min=4, max=1024)
-    img_cols: int = entry(32, "image width in pixels", min=4, max=1024)
-    img_chns: int = entry(3, "colour channels", choices=(1, 3))
     intermediate_dim: int = entry(128, "units of the Dense layers next to the latent space", min=1, max=65536)
-    filters: int = entry(32, "channels of the convolutions after the first", min=1, max=1024)
-    num_conv: int = entry(3, "kernel size of convolutions 3 and 4 (and their transposes); in the file name",
-                          min=1, max=15)
-    first_kernel: int = entry(2, "kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
-    strides: str = entry("1,2,1,1", "strides of the four encoder convolutions, comma-separated")
-    reconstruction: str = entry("bce", "decoder likelihood: bce (Bernoulli cross-entropy, the original design) or "
-                                "discretized_logistic (a mixture of logistics over the 256 pixel levels: a true "
-                                "likelihood, reported in bits/dim); the latter adds _dmol_<mixtures> to the "
-                                "file names", choices=RECONSTRUCTIONS)
-    mixtures: int = entry(1, "logistic components per pixel with reconstruction discretized_logistic (each "
-                          "adds about 0.7x the BCE model's CPU step time; PixelCNN++ uses 5-10)", min=1, max=64)
-
-    def validate(self) -> None:
-        self.stride_list()
-        self.decoder_output_padding()
-
-    def model_prefix(self) -> str:
-        prefix = super().model_prefix()
-        return f"{prefix}_dmol_{self.mixtures}" if self.reconstruction == discretized.NAME else prefix
-
-    def stride_list(self) -> tuple[int, ...]:
-        return _parse_strides(self.strides)
-
-    def kernel_list(self) -> tuple[int, ...]:
-        return (self.first_kernel, self.first_kernel, self.num_conv, self.num_conv)
-
-    def feature_sizes(self) -> list[tuple[int, int]]:
-        """(H, W) of the input and after each encoder convolution ("same" padding: ceil(size / stride))."""
-        sizes = [(self.img_rows, self.img_cols)]
-        for s in self.stride_list():
-            h, w = sizes[-1]
-            sizes.append((-(-h // s), -(-w // s)))
-        return sizes
-
-    def decoder_output_padding(self) -> list[tuple[int, int] | None]:
-        """``output_padding`` of the transposed convolutions mirroring convs 4, 3, 2 (in decoder order).
-
-        A "same" Conv2DTranspose returns ``in * stride`` without output_padding, and
-        ``(in - 1) * stride + kernel % 2 + output_padding`` with it (Keras requires output_padding < stride).
-        Raises a :class:`UserError` for a size no choice can produce exactly.
-        """
-        sizes, strides, kernels = self.feature_sizes(), self.stride_list(), self.kernel_list()
-        out = []
-        for i in (3, 2, 1):
-            (th, tw), (ih, iw), s, k = sizes[i], sizes[i + 1], strides[i], kernels[i]
-            if (th, tw) == (ih * s, iw * s):
-                out.append(None)
-                continue
-            pad = (th - (ih - 1) * s - k % 2, tw - (iw - 1) * s - k % 2)
-            if not all(0 <= p < s for p in pad):
-                raise UserError(f"a {self.img_rows}x{self.img_cols} image cannot be reproduced exactly with "
-                                f"kernel {k} and stride {s} (convolution {i + 1}); use an odd kernel or a "
-                                f"size divisible by the strides")
-            out.append(pad)
-        return out
+    epochs: int = entry(50, "passes over the training set", min=1, max=100_000)
 
 
 @dataclass(kw_only=True)
@@ -298,11 +341,8 @@ class Cifar10Params(ConvParams):
 
     DATASET: ClassVar[str] = "cifar10"
     NAME_TEMPLATE: ClassVar[str] = "cifar10_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}_e_{epochs}"
-
-    img_rows: int = entry(32, "image height in pixels (CIFAR-10 images are 32x32)", choices=(32,))
-    img_cols: int = entry(32, "image width in pixels (CIFAR-10 images are 32x32)", choices=(32,))
-    img_chns: int = entry(3, "colour channels", choices=(3,))
-    epochs: int = entry(50, "passes over the training set", min=1, max=100_000)
+    IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (32, 32, 3)
+    FIXED: ClassVar[dict[str, Any]] = {"img_rows": 32, "img_cols": 32, "img_chns": 3}
 
 
 CALTECH_FITS = ("crop", "squash")
@@ -313,17 +353,15 @@ class Caltech101Params(ConvParams):
     """Caltech101 resized to a square: 3x3 kernels, strides 1, 2, 2, 2."""
 
     latent_dim: int = entry(32, "size of the latent space", min=1, max=4096)
-    img_chns: int = entry(3, "colour channels", choices=(3,))
     intermediate_dim: int = entry(256, "units of the Dense layers next to the latent space", min=1, max=65536)
-    first_kernel: int = entry(3, "kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
-    strides: str = entry("1,2,2,2", "strides of the four encoder convolutions, comma-separated")
-    epochs: int = entry(50, "passes over the training set", min=1, max=100_000)
+    first_kernel: int = entry(3, "conv: kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)
+    strides: str = entry("1,2,2,2", "conv: strides of the four encoder convolutions, comma-separated")
     batch_size: int = entry(64, "examples per training step", min=1, max=1_000_000)
     fit: str = entry("crop", "how images were made square: crop (keeps the aspect ratio) or squash",
                      choices=CALTECH_FITS)
 
     def model_prefix(self) -> str:
-        """The name template, plus ``_squash`` for models trained on squashed images."""
+        """The name template and part tokens, plus ``_squash`` for models trained on squashed images."""
         prefix = super().model_prefix()
         return prefix if self.fit == "crop" else f"{prefix}_{self.fit}"
 
@@ -333,11 +371,9 @@ class Caltech101_92Params(Caltech101Params):
     """Caltech101 at exactly 92x92 (the original trained this model on 94 px; here the padding fits 92)."""
 
     DATASET: ClassVar[str] = "caltech101_92"
-    NAME_TEMPLATE: ClassVar[str] = ("caltech101_92_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}"
-                                    "_e_{epochs}")
-
-    img_rows: int = entry(92, "image height in pixels", choices=(92,))
-    img_cols: int = entry(92, "image width in pixels", choices=(92,))
+    NAME_TEMPLATE: ClassVar[str] = "caltech101_92_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}_e_{epochs}"
+    IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (92, 92, 3)
+    FIXED: ClassVar[dict[str, Any]] = {"img_rows": 92, "img_cols": 92, "img_chns": 3}
 
 
 @dataclass(kw_only=True)
@@ -347,10 +383,10 @@ class Caltech101_128Params(Caltech101Params):
     DATASET: ClassVar[str] = "caltech101_128"
     NAME_TEMPLATE: ClassVar[str] = ("caltech101_128_ld_{latent_dim}_conv_{num_conv}_id_{intermediate_dim}"
                                     "_e_{epochs}")
+    IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (128, 128, 3)
+    FIXED: ClassVar[dict[str, Any]] = {"img_rows": 128, "img_cols": 128, "img_chns": 3}
 
-    img_rows: int = entry(128, "image height in pixels", choices=(128,))
-    img_cols: int = entry(128, "image width in pixels", choices=(128,))
     latent_dim: int = entry(64, "size of the latent space", min=1, max=4096)
-    filters: int = entry(64, "channels of the convolutions after the first", min=1, max=1024)
+    filters: int = entry(64, "conv, conv_bn, resnet, hierarchical: base number of channels", min=1, max=1024)
     batch_size: int = entry(32, "examples per training step (small: 128x128x64 activations)", min=1,
                             max=1_000_000)

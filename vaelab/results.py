@@ -30,7 +30,7 @@ class Step:
 _MNIST3 = ("--latent-dim", "3")
 _BIN = ("--epochs", "60")
 _FASHION = ("--epochs", "12")
-_CIFAR = ("--epochs", "20", "--reconstruction", "discretized_logistic", "--latent-dim", "64", "--intermediate-dim",
+_CIFAR = ("--epochs", "20", "--likelihood", "discretized_logistic", "--latent-dim", "64", "--intermediate-dim",
           "256")
 _CAL92 = ("--epochs", "10")
 _CAL128 = ("--epochs", "5")
@@ -99,7 +99,7 @@ def table_rows(models_dir) -> list[dict]:
                      "fid_samples": r.get("fid_samples"), "fid_floor": r.get("fid_train_vs_test"),
                      "acc_recon": r.get("classifier_accuracy_reconstructions"),
                      "samples_per_s": speed.get("samples_per_s"), "binary": r.get("binary_data"),
-                     "likelihood": r.get("likelihood", "bernoulli_log_likelihood"),
+                     "likelihood": r.get("likelihood", "bernoulli"),
                      "date": r.get("machine", {}).get("date"), "command": r.get("command")})
     return sorted(rows, key=lambda row: (row["dataset"], row["model"], row["k"] or 0, -(row["test_images"] or 0)))
 

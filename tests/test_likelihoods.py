@@ -1,0 +1,130 @@
+"""Likelihoods against independent numpy/scipy computations: Bernoulli, Gaussian and the discretized logistic
+mixture (whose 256 levels, and 256^3 coupled colours, sum to one), their mean images, and the older saved
+configurations they read."""
+
+import math
+
+import numpy as np
+import pytest
+from keras import ops
+from scipy.stats import bernoulli, logistic, norm
+
+from vaelab import discretized, likelihoods, parts
+
+
+def np64(t):
+    return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+
+
+def test_bernoulli_from_logits_is_the_binomial_log_pmf_and_its_mean_the_sigmoid():
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 4, 4, 1)) < 0.4).astype("float32")
+    logits = rng.normal(0, 3, (3, 4, 4, 1)).astype("float32")
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    lik = likelihoods.Bernoulli(1)
+    np.testing.assert_allclose(np64(lik.log_prob(x, logits)), bernoulli.logpmf(x, p).sum(axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(np64(lik.mean(logits)), p, rtol=1e-6)
+    assert lik.is_probability_of(x) and not lik.is_probability_of(x * 0.5)
+    big = np.full((1, 3), 40.0, "float32")  # sigmoid rounds to 1: the logit form stays finite and exact
+    assert np64(lik.log_prob(np.zeros((1, 3), "float32"), big))[0] == pytest.approx(-120.0)
+
+
+def test_gaussian_is_the_normal_log_density_and_trains_on_the_weighted_squared_error():
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 5, 5, 1)).astype("float32")
+    out = rng.normal(0, 1, (2, 5, 5, 1)).astype("float32")
+    mean = 1 / (1 + np.exp(-out.astype(np.float64)))
+    lik = likelihoods.Gaussian(1, sigma=0.3)
+    np.testing.assert_allclose(np64(lik.log_prob(x, out)), norm.logpdf(x, mean, 0.3).sum(axis=(1, 2, 3)), rtol=1e-5)
+    loss, log_prob = lik.loss_and_log_prob(x, out)
+    np.testing.assert_allclose(np64(loss), ((x - mean) ** 2).sum(axis=(1, 2, 3)) / (2 * 0.09), rtol=1e-5)
+    assert not lik.discrete and not lik.is_probability_of(x)
+
+
+def test_the_fashion_loss_is_the_gaussian_with_sigma_from_its_weight():
+    """5000 * MSE over 784 pixels = sum (x - m)^2 / (2 sigma^2) with sigma^2 = 784 / 10000."""
+    lik = likelihoods.from_legacy("mse", 5000.0, 784, 1, 1)
+    x, m = np.full((1, 784), 0.5, "float32"), np.full((1, 784), 0.25, "float32")
+    assert lik.sigma == pytest.approx(math.sqrt(784 / 10000)) and lik.from_logits is False
+    assert np64(lik.loss(x, m))[0] == pytest.approx(5000 * 0.0625, rel=1e-5)
+
+
+def single_logistic(mean, log_scale):
+    """Decoder parameters of one logistic per sub-pixel, no channel coupling (vaelab.discretized's layout)."""
+    mean, log_scale = np.asarray(mean, dtype=np.float64), np.asarray(log_scale, dtype=np.float64)
+    c = mean.shape[-1]
+    coeffs = np.zeros((*mean.shape[:-1], c * (c - 1) // 2))
+    return np.concatenate([np.zeros((*mean.shape[:-1], 1)), mean, log_scale, coeffs], axis=-1)
+
+
+@pytest.mark.parametrize("mean,log_scale", [(0.0, -3.0), (0.9, -6.5), (-1.3, 0.5), (0.2, 4.0), (-0.99, -7.0)])
+def test_discretized_logistic_probabilities_of_the_256_levels_sum_to_one(mean, log_scale):
+    x = (np.arange(256, dtype=np.float64) / 255.0).reshape(256, 1)
+    out = single_logistic(np.full((256, 1), mean), np.full((256, 1), log_scale))
+    log_p = np64(discretized.log_prob(x, out))
+    assert np.all(np.isfinite(log_p)) and np.all(log_p <= 0)
+    assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_discretized_logistic_matches_scipy_bin_by_bin():
+    """Against scipy's logistic CDF (where its CDF differences do not cancel to 0), finite where they do; a sharp
+    logistic on the pixel costs ~0 bits/dim."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (4, 8, 8, 3)) / 255.0
+    mean, log_scale = 2 * x - 1 + rng.normal(0, 0.2, x.shape), rng.uniform(-3, 0, x.shape)
+    lik = likelihoods.DiscretizedLogistic(3, mixtures=1)
+    got = np64(lik.log_prob(x.astype("float32"), single_logistic(mean, log_scale).astype("float32")))
+    xs, scale = 2 * x - 1, np.exp(log_scale)
+    upper = np.where(xs > 1 - 1 / 255, 1.0, logistic.cdf(xs + 1 / 255, mean, scale))
+    lower = np.where(xs < -1 + 1 / 255, 0.0, logistic.cdf(xs - 1 / 255, mean, scale))
+    np.testing.assert_allclose(got, np.log(upper - lower).sum(axis=(1, 2, 3)), rtol=1e-4)
+    far = single_logistic(-(2 * x - 1) * 40, np.full(x.shape, -7.0)).astype("float32")  # scipy: log 0 here
+    assert np.all(np.isfinite(np64(lik.log_prob(x.astype("float32"), far))))
+    sharp = single_logistic(2 * x - 1, np.full(x.shape, -7.0)).astype("float32")
+    nats = -np64(lik.log_prob(x.astype("float32"), sharp)).mean()
+    assert nats / (8 * 8 * 3 * math.log(2)) < 0.05  # scale e^-7 is a quarter of a bin
+    assert lik.param_channels() == 10 and lik.is_probability_of(x)
+
+
+@pytest.mark.parametrize("mixtures", [1, 3])
+def test_a_mixture_with_channel_coupling_is_a_distribution_over_all_256_cubed_colours(mixtures):
+    rng = np.random.default_rng(mixtures)
+    params = rng.normal(0, 1.5, discretized.param_channels(3, mixtures))
+    levels = np.arange(256) / 255.0
+    colours = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    total = 0.0
+    for chunk in np.array_split(np.arange(len(colours)), 16):  # float64 on TensorFlow
+        total += np.exp(np64(discretized.log_prob(colours[chunk], np.broadcast_to(params, (len(chunk), len(params)))))
+                        ).sum()
+    assert total == pytest.approx(1.0, abs=1e-9)
+
+
+def test_channel_coupling_shifts_the_later_channels_by_the_earlier_ones():
+    """With coefficient c (through tanh) the green mean is mu_g + tanh(c) * red: a green equal to the red
+    pixel is then the likeliest, and without coupling it is not."""
+    red = np.array([0.2, 0.8])
+    x = np.stack([red, red, np.full(2, 0.5)], axis=-1)
+    base = np.array([0.0, -1.0, 0.0, 0.0, -4.0, -4.0, -4.0, 0.0, 0.0, 0.0])  # logit, means, log-scales, coeffs
+    coupled = base.copy()
+    coupled[2], coupled[7] = 0.0, 20.0  # green's own mean 0, red->green coefficient tanh(20) = 1: green = red
+    lp_coupled = np64(discretized.log_prob(x, np.broadcast_to(coupled, (2, 10))))
+    lp_plain = np64(discretized.log_prob(x, np.broadcast_to(base, (2, 10))))
+    assert np.all(lp_coupled > lp_plain + 5)
+    mean = np64(discretized.mean_image(np.broadcast_to(coupled, (1, 10)), 3))[0]
+    assert mean[1] == pytest.approx(mean[0], abs=1e-6)  # green follows red's (component) mean
+
+
+def test_a_decoder_width_that_is_no_mixture_is_refused():
+    assert discretized.mixtures_from(50, 3) == 5 and discretized.mixtures_from(6, 1) == 2
+    with pytest.raises(ValueError, match="multiple of 10"):
+        discretized.mixtures_from(12, 3)
+
+
+def test_every_likelihood_is_registered_with_its_parameter_count_and_options():
+    assert list(parts.LIKELIHOODS) == ["bernoulli", "gaussian", "discretized_logistic"]
+    made = {name: cls(3) for name, cls in parts.LIKELIHOODS.items()}
+    assert [m.param_channels() for m in made.values()] == [3, 3, 10]
+    assert [m.discrete for m in made.values()] == [True, False, True]
+    legacy = likelihoods.from_legacy("discretized_logistic", None, 3072, 3, 50)
+    assert legacy == likelihoods.DiscretizedLogistic(3, mixtures=5)
+    assert likelihoods.from_legacy("bce", 784.0, 784, 1, 1) == likelihoods.Bernoulli(1, from_logits=False)

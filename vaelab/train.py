@@ -1,0 +1,144 @@
+"""A training run from the command line: read the data, build the params' model, fit, save, report.
+
+``mnist_train.py`` is one line: ``cli.run(train_command, MNIST, "mnist_params")``. The loop itself is
+:func:`vaelab.training.fit`; what a run leaves on disk is written by :func:`save_trained`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from vaelab import artifacts, cli, distribute
+from vaelab.errors import UserError
+
+
+def check_writable(directory) -> Path:
+    """Create ``directory`` if needed and make sure files can be written there, before any long work."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".vaelab-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to {directory}: {e.strerror or e}; pass a writable directory") from None
+    return directory
+
+
+def train_command(exp, params_module, argv) -> int:
+    """Parse the command line, train, save every artifact and report the test loss."""
+    p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
+    args = cli.add_train_options(p).parse_args(argv)
+    params = cli.params_from_args(exp.params_cls, params_module, args)
+    train(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv)
+    return 0
+
+
+def default_train_options() -> argparse.Namespace:
+    return cli.add_train_options(argparse.ArgumentParser()).parse_args([])
+
+
+def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=()) -> artifacts.ModelFiles:
+    """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files.
+
+    ``options`` holds the train-only command-line options (:func:`vaelab.cli.add_train_options`: resume,
+    checkpoints, devices, precision, the fast path); ``None`` means their defaults.
+    """
+    from vaelab import parts
+
+    opts = options if options is not None else default_train_options()
+    distribute.check_request(opts.distribute, opts.devices)
+    files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
+    check_writable(files.models_dir)
+    data = exp.dataset(params, data_dir, limit)
+    print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
+    if data.image_shape != exp.image_shape:
+        raise UserError(f"{data.source}: images are {data.image_shape}, the model needs {exp.image_shape}")
+    arch = parts.architecture(params)
+    print(f"model: {arch.name} architecture, {params.likelihood} likelihood, {params.objective} objective"
+          + (f" (k = {params.iwae_k})" if params.objective == "iwae" else "") + f", latent dim {params.latent_dim}")
+
+    from vaelab import batches, training
+    from vaelab.experiments import model_inputs
+    from vaelab.models import build_vae
+
+    # Build, compile, fit, save and evaluate in the strategy's scope; only the chief keeps its files.
+    with distribute.session(opts.distribute, opts.devices, opts.mixed_precision, params.batch_size) as plan:
+        x_train, x_test = plan.even(data.x_train), plan.even(data.x_test, "test")
+        steps = len(batches.batch_bounds(len(x_train), params.batch_size))
+        training.make_deterministic(params.seed)
+        vae = plan.adapt(build_vae(params, exp.image_shape, binarize=exp.binarize, steps_per_epoch=steps))
+        exact = plan.mode == "none"
+
+        def to_inputs(x):
+            return model_inputs(x, arch.flat_input)
+
+        if x_train.dtype.name == "uint8" and exact:  # uint8 in memory, scaled batch by batch
+            x_test, transform = batches.image_batches(x_test, params.batch_size, flat=arch.flat_input), to_inputs
+        else:
+            x_train, x_test, transform = to_inputs(x_train), to_inputs(x_test), None
+        out = plan.files(files)
+        history = training.fit(vae, x_train, x_test, params, out, resume=opts.resume, every=opts.checkpoint_every,
+                               script=exp.train_script, argv=argv,
+                               deterministic=getattr(options, "seed", None) is not None, exact_order=exact,
+                               transform=transform, fast=exp.fast_path and not getattr(opts, "no_jit", False))
+        for path in save_final(vae, history, params, out, exp.train_script, argv):
+            if plan.chief:
+                print(f"saved {path}")
+        test = training.evaluate(vae, x_test, params.batch_size)
+    if exp.report:
+        exp.report(test, history, params, files)
+    else:
+        report(test, params, vae, to_inputs(data.x_test[:256]))
+    print(f"peak memory (RSS): {training.peak_rss_mb():.0f} MB")
+    return files
+
+
+def report(test: dict, params, vae, x_sample) -> None:
+    """Print the test loss as trained, and in bits/dim when it is a bound on the probability of the test images
+    (``x_sample``: some of them)."""
+    if vae.objective.samples > 1:
+        print(f"test: {vae.objective.name} bound (k = {vae.objective.samples}) {test['loss']:.2f} nats per image; "
+              f"reconstruction {test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}")
+    else:
+        print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
+              f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")
+    if vae.likelihood.is_probability_of(x_sample) and params.kl_weight == 1 and not params.free_bits:
+        from vaelab.metrics import bits_per_dim
+
+        print(f"test: {test['loss']:.2f} nats = {bits_per_dim(test['loss'], math.prod(vae.image_shape)):.4f} "
+              f"bits/dim (a bound on the test images' negative log-likelihood)")
+
+
+def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> list[Path]:
+    """Write the VAE, encoder (x -> z_mean), decoder (z -> image), history (pickle and JSON) and params JSON;
+    samplers fitted to an earlier model of the same name are deleted."""
+    from vaelab.models import image_decoder, mean_encoder
+
+    written = [
+        artifacts.save_model(vae, files.vae),
+        artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
+        artifacts.save_model(image_decoder(vae), files.decoder),
+        artifacts.save_pickle(history, files.history),
+        artifacts.save_json(history, files.history_json),
+        artifacts.save_json(params.to_dict(), files.params_json),
+    ]
+    for stale in Path(files.models_dir).glob(f"{files.prefix}_sampler_*"):
+        stale.unlink()
+    return written
+
+
+def save_final(vae, history, params, files: artifacts.ModelFiles, script: str, argv) -> list[Path]:
+    """:func:`save_trained`; if that fails (disk full), say that the last checkpoint holds the model."""
+    from vaelab import checkpoints
+
+    try:
+        return save_trained(vae, history, params, files)
+    except UserError as e:
+        latest = checkpoints.CheckpointStore(files).latest()
+        if latest is None:
+            raise
+        raise UserError(f"{e}; the trained state is kept in {latest}: free some space, then "
+                        f"{checkpoints.resume_command(script, argv)} saves it without training again") from None

@@ -1,0 +1,145 @@
+"""A trained model as the generate scripts use it: its encoder (x -> z_mean), decoder (z -> image) and params.
+
+:func:`load_trained` finds the files (``--model`` or the params' prefix, the original scripts' names too),
+reads the params sidecar, loads both models in safe mode (rebuilding the architecture for Keras 2 files the
+current Keras cannot read whole) and checks that they are this dataset's encoder and decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaelab import artifacts
+from vaelab import params as params_mod
+from vaelab.errors import UserError
+
+
+@dataclass
+class Trained:
+    """A trained model's encoder (x -> z_mean) and decoder (z -> image), with the params that made it."""
+
+    exp: object  # vaelab.experiments.Experiment
+    params: params_mod.Params
+    files: artifacts.ModelFiles
+    encoder: object
+    decoder: object
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.decoder.inputs[0].shape[-1])
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.exp.image_shape)
+
+    @property
+    def flat_input(self) -> bool:
+        return len(self.encoder.inputs[0].shape) == 2
+
+    def decode(self, z) -> np.ndarray:
+        from vaelab.latent import decode
+
+        return decode(self.decoder, z, self.image_shape)
+
+    def encode(self, x) -> np.ndarray:
+        from vaelab.experiments import model_inputs
+        from vaelab.latent import encode
+
+        return encode(self.encoder, model_inputs(np.asarray(x), self.flat_input))
+
+    def manifold(self, n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:
+        """The decoded n x n grid over the prior's quantiles of z[0], z[1] (other dims at ``fixed``)."""
+        from vaelab.latent import manifold_latents, tile
+
+        return tile(self.decode(manifold_latents(n, scale, fixed)), n, n)
+
+    def result(self, results_dir, what: str, ext: str = "png") -> Path:
+        return Path(results_dir) / f"{self.files.prefix}_{what}.{ext}"
+
+
+def load_trained(exp, params, models_dir, model: str | None = None) -> Trained:
+    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``."""
+    files = exp.files(params, models_dir, model)
+    if files.params_json.exists():
+        params = params_mod.load_json(exp.params_cls, files.params_json)
+    hint = exp.train_hint(params)
+    rebuilt = {}
+
+    def rebuild(part):
+        def build():
+            from vaelab.models import build_vae, mean_encoder
+
+            vae = build_vae(params, exp.image_shape)
+            rebuilt[part] = vae
+            return vae.decoder if part == "decoder" else mean_encoder(vae.encoder)
+        return build
+
+    decoder = artifacts.load_model(files.decoder_path(), hint, rebuild("decoder"))
+    if "decoder" in rebuilt:  # a Keras 2 file: its weights went into the decoder, which outputs logits
+        from vaelab.models import image_decoder
+
+        decoder = image_decoder(rebuilt["decoder"])
+    encoder = artifacts.load_model(files.encoder, hint, rebuild("encoder"))
+    trained = Trained(exp, params, files, encoder, decoder)
+    check_architecture(trained)
+    if trained.latent_dim != params.latent_dim:
+        raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
+                        f"{params.latent_dim}; pass --latent-dim {trained.latent_dim} or another --model")
+    return trained
+
+
+def _shape(tensors) -> tuple:
+    first = tensors[0] if isinstance(tensors, (list, tuple)) else tensors
+    return tuple(first.shape[1:])
+
+
+def check_architecture(trained: Trained) -> None:
+    """The decoder must map (d,) to this experiment's images and the encoder images to (d,).
+
+    Catches another model's file under this name (an encoder saved as the decoder, another dataset's
+    model) with a one-line error instead of a shape error deep inside predict.
+    """
+    image = trained.image_shape
+    pixels = int(np.prod(image))
+    checks = ((trained.files.decoder_path(), trained.decoder, "decoder", "(d,) -> " + str(image)),
+              (trained.files.encoder, trained.encoder, "encoder", f"{image} or ({pixels},) -> (d,)"))
+    dec_in, dec_out = _shape(trained.decoder.inputs), _shape(trained.decoder.outputs)
+    enc_in, enc_out = _shape(trained.encoder.inputs), _shape(trained.encoder.outputs)
+    fits = {"decoder": len(dec_in) == 1 and None not in dec_out and int(np.prod(dec_out)) == pixels,
+            "encoder": len(enc_out) == 1 and None not in enc_in and int(np.prod(enc_in)) == pixels
+            and enc_out == dec_in}
+    for path, model, role, expected in checks:
+        if not fits[role]:
+            found = f"{_shape(model.inputs)} -> {_shape(model.outputs)}"
+            raise UserError(f"{path} is not a {trained.exp.name} {role}: it maps {found}, a {role} maps {expected}; "
+                            "it is another model's file: pick the right one with --model, or train again")
+
+
+def check_requested_latent_dim(trained: Trained, args) -> None:
+    """An explicit ``--latent-dim`` must agree with the model that is loaded (its params file wins otherwise)."""
+    asked = getattr(args, "latent_dim", None)
+    if asked is not None and asked != trained.latent_dim:
+        raise UserError(f"--latent-dim {asked} was given, but {trained.files.prefix} has latent dim "
+                        f"{trained.latent_dim}; drop --latent-dim or pick another model with --model")
+
+
+def require_latent_dim(trained: Trained, dims: tuple[int, ...], script: str) -> None:
+    if trained.latent_dim not in dims:
+        raise UserError(f"{script} needs a model with latent dim {' or '.join(map(str, dims))}; "
+                        f"{trained.files.prefix} has {trained.latent_dim} (use mnist_generate.py for any dim)")
+
+
+def load_vae(exp, params, models_dir, model: str | None):
+    """The whole saved VAE (encoder with both outputs, decoder, likelihood, objective) and its files and params;
+    what evaluation and the fitted samplers need."""
+    files = exp.files(params, models_dir, model)
+    if files.params_json.exists():
+        params = params_mod.load_json(exp.params_cls, files.params_json)
+    vae = artifacts.load_model(files.vae, exp.train_hint(params))
+    if not hasattr(vae, "encoder") or not hasattr(vae, "decoder"):
+        raise UserError(f"{files.vae} is not a vaelab VAE (no encoder/decoder); evaluation needs the "
+                        f"…_vae file that training writes")
+    return vae, files, params
