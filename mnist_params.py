@@ -15,7 +15,7 @@ seed = 0
 # the model's parts (see docs/parts.md)
 architecture = "dense"  # dense, conv, conv_bn, resnet or hierarchical
 intermediate_dim = 512  # dense: units of the hidden layer (hidden_dims = "500,500" for several)
-likelihood = "bernoulli"  # bernoulli, gaussian or discretized_logistic
+likelihood = "bernoulli"  # bernoulli, continuous_bernoulli, gaussian or discretized_logistic
 objective = "elbo"  # elbo, or iwae with iwae_k samples per example
 kl_weight = 1.0  # 1.0 trains the ELBO; other values give a beta-VAE
 kl_warmup = 0  # epochs over which the KL weight rises from 0

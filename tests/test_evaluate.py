@@ -62,3 +62,18 @@ def test_missing_model_is_a_one_line_error(tmp_path, mnist_dir, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: model file") and "nope_vae.h5 not found" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_squashed_caltech_model_is_scored_on_squashed_images(tmp_path, capsys):
+    """Every data load goes through the experiment: evaluate reads the --fit the model was trained with."""
+    from conv_fixtures import write_caltech_folder
+
+    data, models = tmp_path / "data", tmp_path / "models"
+    write_caltech_folder(data)
+    tiny = ("--filters", "4", "--intermediate-dim", "8", "--epochs", "1", "--batch-size", "2", "--fit", "squash")
+    assert run_script("caltech101_92_train.py", "--data-dir", data, "--models-dir", models, *tiny) == 0
+    capsys.readouterr()
+    assert run_script("evaluate.py", "--dataset", "caltech101_92", "--data-dir", data, "--models-dir", models,
+                      "--model", "caltech101_92_ld_32_conv_3_id_8_e_1_squash", "--k", "2", "--quiet") == 0
+    assert "caltech101_92_squash.npz" in capsys.readouterr().out
+    assert not (data / "caltech101_92_crop.npz").exists()  # the cropped cache was never built

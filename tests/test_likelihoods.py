@@ -4,6 +4,7 @@ configurations they read."""
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -14,6 +15,10 @@ from vaelab import discretized, likelihoods, parts
 
 def np64(t):
     return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+
+
+float64 = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                             reason="needs float64 arithmetic, which JAX and PyTorch keep off by default here")
 
 
 def test_bernoulli_from_logits_is_the_binomial_log_pmf_and_its_mean_the_sigmoid():
@@ -57,6 +62,7 @@ def single_logistic(mean, log_scale):
     return np.concatenate([np.zeros((*mean.shape[:-1], 1)), mean, log_scale, coeffs], axis=-1)
 
 
+@float64
 @pytest.mark.parametrize("mean,log_scale", [(0.0, -3.0), (0.9, -6.5), (-1.3, 0.5), (0.2, 4.0), (-0.99, -7.0)])
 def test_discretized_logistic_probabilities_of_the_256_levels_sum_to_one(mean, log_scale):
     x = (np.arange(256, dtype=np.float64) / 255.0).reshape(256, 1)
@@ -86,6 +92,7 @@ def test_discretized_logistic_matches_scipy_bin_by_bin():
     assert lik.param_channels() == 10 and lik.is_probability_of(x)
 
 
+@float64
 @pytest.mark.parametrize("mixtures", [1, 3])
 def test_a_mixture_with_channel_coupling_is_a_distribution_over_all_256_cubed_colours(mixtures):
     rng = np.random.default_rng(mixtures)
@@ -121,10 +128,34 @@ def test_a_decoder_width_that_is_no_mixture_is_refused():
 
 
 def test_every_likelihood_is_registered_with_its_parameter_count_and_options():
-    assert list(parts.LIKELIHOODS) == ["bernoulli", "gaussian", "discretized_logistic"]
+    assert list(parts.LIKELIHOODS) == ["bernoulli", "continuous_bernoulli", "gaussian", "discretized_logistic"]
     made = {name: cls(3) for name, cls in parts.LIKELIHOODS.items()}
-    assert [m.param_channels() for m in made.values()] == [3, 3, 10]
-    assert [m.discrete for m in made.values()] == [True, False, True]
+    assert [m.param_channels() for m in made.values()] == [3, 3, 3, 10]
+    assert [m.discrete for m in made.values()] == [True, False, False, True]
     legacy = likelihoods.from_legacy("discretized_logistic", None, 3072, 3, 50)
     assert legacy == likelihoods.DiscretizedLogistic(3, mixtures=5)
     assert likelihoods.from_legacy("bce", 784.0, 784, 1, 1) == likelihoods.Bernoulli(1, from_logits=False)
+
+
+def test_the_continuous_bernoulli_is_a_density_on_the_unit_interval():
+    """Against its definition in lambda = sigmoid(l): C(lambda) = 2 artanh(1 - 2 lambda) / (1 - 2 lambda),
+    integrating to 1 over [0, 1], with the mean of that density (computed by quadrature)."""
+    from scipy.integrate import quad
+
+    def density(x, logit):  # float64, from lambda, independent of the logit form in the library
+        lam = 1 / (1 + np.exp(-logit))
+        c = 2.0 if abs(lam - 0.5) < 1e-12 else 2 * np.arctanh(1 - 2 * lam) / (1 - 2 * lam)
+        return c * lam ** x * (1 - lam) ** (1 - x)
+
+    lik = likelihoods.ContinuousBernoulli(1)
+    logits = np.array([-8.0, -2.5, -0.3, -0.004, 0.0, 0.004, 1.0, 6.0], "float32")
+    x = np.linspace(0.05, 0.95, len(logits)).astype("float32")
+    got = np64(lik.log_prob(x[:, None], logits[:, None]))
+    expected = [np.log(density(float(xi), float(li))) for xi, li in zip(x, logits)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for logit in logits:
+        assert quad(density, 0, 1, args=(float(logit),))[0] == pytest.approx(1.0, abs=1e-7)
+    means = np64(lik.mean(logits))
+    np.testing.assert_allclose(means, [quad(lambda t, lg=float(lg): t * density(t, lg), 0, 1)[0] for lg in logits],
+                               atol=1e-5)
+    assert not lik.is_probability_of(x) and lik.param_channels() == 1

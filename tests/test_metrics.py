@@ -110,19 +110,19 @@ def test_elbo_and_mean_of_k1_match_the_closed_form_elbo(model):
 
 
 def test_bound_stays_below_and_converges_to_the_marginal_likelihood(model):
-    """E[L_k] <= log p(x) for every k (checked as mean + 3 standard errors over 300 repeats), the gap shrinks
-    as k grows, and single estimates at k = 5000 are within 0.03 nats (either side: only the mean is bounded)."""
+    """E[L_k] <= log p(x) for every k (checked as mean + 3 standard errors over the repeats), the gap shrinks
+    as k grows (about 0.15, 0.015, 0.0015 nats for k = 1, 10, 100: 3000 repeats resolve them), and single
+    estimates at k = 5000 are within 0.03 nats (either side: only the mean is bounded)."""
     w, b, a, c, var, x = model
     vae = wrong_vae(model)
     truth = float(log_marginal(x[0].astype(np.float64), w, b))
-    reps = np.repeat(x[:1], 300, axis=0)
     gaps = []
-    for k in (1, 10, 100, 1000):
-        est = metrics.iwae_log_likelihood(vae, reps, k=k, seed=k, verbose=0)
+    for k, repeats in ((1, 3000), (10, 3000), (100, 3000), (1000, 300)):
+        est = metrics.iwae_log_likelihood(vae, np.repeat(x[:1], repeats, axis=0), k=k, seed=k, verbose=0)
         se = est.std() / math.sqrt(len(est))
         assert est.mean() <= truth + 3 * se
         gaps.append(truth - est.mean())
-    assert gaps[0] > gaps[1] > gaps[2] > gaps[3] >= -3 * se
+    assert gaps[0] > gaps[1] > gaps[2] >= -3 * se
     big = metrics.iwae_log_likelihood(vae, x[:4], k=5000, max_rows=1024, verbose=0)
     np.testing.assert_allclose(big, log_marginal(x[:4].astype(np.float64), w, b), atol=0.03)
 
@@ -152,7 +152,7 @@ def test_the_elbo_of_a_bernoulli_vae_is_minus_its_training_loss():
     got = metrics.elbo(vae, x, seed=2)
     vae.sampling.epsilon_std = 0.0
     out = vae(x)
-    terms = {k: np.asarray(v) for k, v in vae.sample_terms(x, out).items()}
+    terms = {k: keras.ops.convert_to_numpy(v) for k, v in vae.sample_terms(x, out).items()}
     np.testing.assert_allclose(got["reconstruction"], terms["recon"], rtol=1e-4)
     np.testing.assert_allclose(got["kl"], terms["kl"], rtol=1e-4, atol=1e-4)
 

@@ -29,6 +29,7 @@ def start_generate(exp, params_module, args) -> Trained:
     check_writable(args.results_dir)
     trained = load_trained(exp, params, args.models_dir, args.model)
     check_requested_latent_dim(trained, args)
+    trained.params = trained.params.with_generation_choices(args)
     return trained
 
 

@@ -33,11 +33,13 @@ def kl_divergence(z_mean, z_log_var):
 
 
 def kl_per_dimension(z_mean, z_log_var):
+    z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 
 def log_q_minus_log_p(z, z_mean, z_log_var):
     """``log N(z; mean, exp(log_var)) - log N(z; 0, I)`` per example (the 2 pi terms cancel)."""
+    z, z_mean, z_log_var = (ops.convert_to_tensor(t) for t in (z, z_mean, z_log_var))
     eps = (z - z_mean) * ops.exp(-0.5 * z_log_var)
     return ops.sum(-0.5 * z_log_var - 0.5 * ops.square(eps) + 0.5 * ops.square(z), axis=-1)
 
@@ -95,6 +97,10 @@ class VAE(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.beta_tracker = keras.metrics.Mean(name="kl_weight") if self.kl_warmup_steps else None
+        # Training steps taken, for the warm-up: a model variable (not the optimizer's iteration count, which the
+        # JAX trainer does not hand to compute_loss), so it is checkpointed and counts on every backend.
+        self.kl_warmup_step = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                              name="kl_warmup_step") if self.kl_warmup_steps else None
 
     @property
     def latent_dim(self) -> int:
@@ -143,14 +149,13 @@ class VAE(keras.Model):
         recon, log_px = self.likelihood.loss_and_log_prob(target, params)
         return {"recon": recon, "log_px": log_px, **{k: outputs[k] for k in ("kl", "kl_dims", "kl_lower", "log_qp")}}
 
-    def current_kl_weight(self):
-        if not self.kl_warmup_steps or self.optimizer is None:
-            return self.kl_weight
-        return objectives_mod.kl_weight_at(self.optimizer.iterations, self.kl_warmup_steps, self.kl_weight)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         terms = self.sample_terms(y_pred.get("x", x), y_pred)
-        beta = self.current_kl_weight()
+        beta = self.kl_weight
+        if self.kl_warmup_step is not None:
+            beta = objectives_mod.kl_weight_at(self.kl_warmup_step, self.kl_warmup_steps, self.kl_weight)
+            if training:
+                self.kl_warmup_step.assign_add(1.0)
         total = self.objective.loss(terms, beta, self.free_bits)
         # Weight each batch by its size, as Keras weights its own "loss" tracker: otherwise a short last
         # batch counts as much as a full one and the reported loss is not reconstruction + weight * KL.

@@ -91,7 +91,9 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
                             f"drop --model {args.model} or train that model separately")
         print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
         train(exp, params, args.data_dir, args.models_dir, args.limit)
-    return params, load_trained(exp, params, args.models_dir, args.model)
+    trained = load_trained(exp, params, args.models_dir, args.model)
+    trained.params = trained.params.with_generation_choices(args)
+    return params, trained
 
 
 def first_of_each_class(y: np.ndarray, n_classes: int) -> np.ndarray:

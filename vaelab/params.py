@@ -29,6 +29,9 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 # Options of part entries, in the order their tokens join a model's file name when they differ from the
 # dataset's defaults.
 PART_ENTRIES = ("architecture", "likelihood", "objective")
+# Entries that choose how to generate from a trained model, not the model: the command line's win over the
+# params saved beside it.
+GENERATION_ENTRIES = ("sampler", "gmm_components")
 
 
 def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
@@ -137,6 +140,11 @@ class Params:
         if self.free_bits:
             tokens.append(f"fb{self.free_bits:g}")
         return tokens
+
+    def with_generation_choices(self, args) -> "Params":
+        """These params with the :data:`GENERATION_ENTRIES` given on the command line (``args``)."""
+        given = {k: getattr(args, k) for k in GENERATION_ENTRIES if getattr(args, k, None) is not None}
+        return dataclasses.replace(self, **given) if given else self
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.DATASET, **dataclasses.asdict(self)}

@@ -20,6 +20,7 @@ ARCHITECTURES = {a.name: a for a in (
 
 LIKELIHOODS = {c.name: c for c in (
     likelihoods.Bernoulli,
+    likelihoods.ContinuousBernoulli,
     likelihoods.Gaussian,
     likelihoods.DiscretizedLogistic,
 )}

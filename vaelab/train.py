@@ -102,6 +102,10 @@ def report(test: dict, params, vae, x_sample) -> None:
     if vae.objective.samples > 1:
         print(f"test: {vae.objective.name} bound (k = {vae.objective.samples}) {test['loss']:.2f} nats per image; "
               f"reconstruction {test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}")
+    elif params.free_bits:
+        print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} + KL with free "
+              f"bits (each latent dimension counts at least {params.free_bits:g} nats); KL {test['kl_loss']:.2f} "
+              "(nats per image)")
     else:
         print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} "
               f"+ {params.kl_weight:g} x KL {test['kl_loss']:.2f} (nats per image)")

@@ -1,0 +1,36 @@
+"""Generation: interpolation between two test images starts and ends at their codes' images, the spherical
+path keeps the norm, every sampler draws a grid, and the strips are saved."""
+
+import numpy as np
+
+from conftest import run_script
+from vaelab import generate
+from vaelab.experiments import MNIST
+from vaelab.params import MnistParams
+from vaelab.trained import load_trained
+
+
+def test_interpolation_endpoints_decode_the_two_images_codes(trained_mnist):
+    models, data, prefix = trained_mnist
+    trained = load_trained(MNIST, MnistParams(), models, prefix)
+    x = MNIST.dataset(trained.params, data).x_test[:2]
+    for spherical in (False, True):
+        alphas, images = generate.interpolation_strip(trained, x[0], x[1], 7, spherical=spherical)
+        np.testing.assert_allclose(alphas, np.linspace(0, 1, 7))
+        ends = trained.decode(trained.encode(x))
+        np.testing.assert_allclose(images[[0, -1]], ends, atol=1e-6)
+        assert images.shape == (7, 28, 28, 1) and not np.allclose(images[3], images[0])
+
+
+def test_interpolate_option_saves_the_linear_and_spherical_strips(trained_mnist, tmp_path, capsys):
+    models, data, prefix = trained_mnist
+    code = run_script("mnist_generate.py", "--data-dir", data, "--models-dir", models, "--results-dir", tmp_path,
+                      "--model", prefix, "--no-prompt", "--interpolate", "3", "5", "--slerp", "--steps", "6",
+                      "--sampler", "gmm", "--gmm-components", "3")
+    assert code == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"{prefix}_interpolate_3_5.png", f"{prefix}_latent.png", f"{prefix}_random_gmm.png"]
+    assert (models / f"{prefix}_sampler_gmm3.npz").is_file()  # fitted once, reused by later runs
+    code = run_script("mnist_generate.py", "--data-dir", data, "--models-dir", models, "--results-dir", tmp_path,
+                      "--model", prefix, "--no-prompt", "--interpolate", "3", "500")
+    assert code == 2 and "test images are numbered 0..127, got 500" in capsys.readouterr().err
