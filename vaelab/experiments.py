@@ -71,10 +71,11 @@ class Experiment:
 
     def train_hint(self, params) -> str:
         """The command line that trains the model these params describe."""
-        defaults = self.params_cls()
+        defaults = params.defaults()
         changed = [f"--{k.replace('_', '-')} {v}" for k, v in params.to_dict().items()
-                   if k != "dataset" and getattr(defaults, k) != v]
-        return " ".join(["python", self.train_script, *changed])
+                   if k not in ("dataset", "preset") and getattr(defaults, k) != v]
+        preset = [f"--preset {params.preset}"] if params.preset else []
+        return " ".join(["python", self.train_script, *preset, *changed])
 
 
 def model_inputs(x: np.ndarray, flat: bool) -> np.ndarray:

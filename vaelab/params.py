@@ -21,7 +21,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vaelab import parts
+from vaelab import parts, presets
 from vaelab.errors import UserError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw", "nadam")
@@ -49,6 +49,9 @@ class Params:
     IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (28, 28, 1)
     # Entries of older params files that are now fixed by the dataset: read when they hold the dataset's value.
     FIXED: ClassVar[dict[str, Any]] = {}
+
+    preset: str = entry("", "a named preset of this dataset (vaelab/presets.py): its entries override the params "
+                            "module's, the command line's override both; it names the model files")
 
     # training
     latent_dim: int = entry(2, "size of the latent space (of a hierarchical model: its global latent)",
@@ -108,21 +111,30 @@ class Params:
 
     def validate(self) -> None:
         """Checks across entries; subclasses extend it. The architecture must be able to make the images."""
+        if self.preset:
+            presets.lookup(self.preset, self.DATASET)
         if self.hidden_dims:
             from vaelab.architectures import hidden_layers
 
             hidden_layers(self)
         parts.architecture(self).check(self, self.IMAGE_SHAPE)
 
-    @classmethod
-    def defaults(cls) -> "Params":
-        return cls()
+    def defaults(self) -> "Params":
+        """The dataset's defaults, with this preset's entries when there is one."""
+        if not self.preset:
+            return type(self)()
+        return type(self)(preset=self.preset, **presets.lookup(self.preset, self.DATASET).overrides)
 
     def model_prefix(self) -> str:
         """File-name prefix of the models these params describe, e.g. ``ld_2_id_512_e_60``: the dataset's
-        template, then a short token for each part that differs from the dataset's default
+        template (or ``<preset>_e_<epochs>``), then a short token for each part that differs from the defaults
         (``ld_2_id_512_e_60_resnet32x2_iwae5_warm10``)."""
-        return "_".join([self.NAME_TEMPLATE.format(**dataclasses.asdict(self)), *self.part_tokens()])
+        return "_".join([self.name_stem(), *self.part_tokens()])
+
+    def name_stem(self) -> str:
+        if self.preset:
+            return f"{self.preset}_e_{self.epochs}"
+        return self.NAME_TEMPLATE.format(**dataclasses.asdict(self))
 
     def part_tokens(self) -> list[str]:
         base = self.defaults()
@@ -224,7 +236,11 @@ def load(cls: type[Params], module: types.ModuleType | None = None,
     if module is not None:
         source = f"{getattr(module, '__name__', 'params')}.py"
         data.update(module_entries(module))
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    name = given.get("preset", data.get("preset"))
+    if name:
+        data.update(presets.lookup(name, cls.DATASET).overrides, preset=name)
+    data.update(given)
     data.setdefault("dataset", cls.DATASET)
     return cls.from_dict(data, source=source)
 
@@ -280,10 +296,11 @@ class BinarizedMnistParams(Params):
 
         return hidden_layers(self)
 
-    def model_prefix(self) -> str:
-        name = self.NAME_TEMPLATE.format(latent_dim=self.latent_dim, epochs=self.epochs,
+    def name_stem(self) -> str:
+        if self.preset:
+            return super().name_stem()
+        return self.NAME_TEMPLATE.format(latent_dim=self.latent_dim, epochs=self.epochs,
                                          hidden="-".join(map(str, self.hidden)))
-        return "_".join([name, *self.part_tokens()])
 
     def part_tokens(self) -> list[str]:  # the hidden widths are in the template already
         tokens = super().part_tokens()
