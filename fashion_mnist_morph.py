@@ -26,7 +26,7 @@ def main(argv):
     params, trained = experiments.load_or_train(FASHION_MNIST, fashion_mnist_params, args)
     names, out = data.class_names, args.results_dir
 
-    z = trained.encode(data.x_test)
+    data, z = trained.test_codes(args.data_dir, args.limit, data)
     if trained.latent_dim in (2, 3):
         plots.latent_scatter(z, data.y_test, names, trained.result(out, f"latent{trained.latent_dim}d"),
                              title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
@@ -39,6 +39,9 @@ def main(argv):
     for a, b in pairs:
         experiments.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
                                      params.alpha_max, out)
+    if args.explore:
+        experiments.explore(trained, args, experiments.morph_control(means, names, args.mode, params.alpha_max,
+                                                                     pairs[0]))
     plots.finish()
 
 

@@ -20,7 +20,7 @@ def main(argv):
     args = p.parse_args(argv)
     trained = experiments.start_generate(MNIST, mnist_params, args)
     experiments.require_latent_dim(trained, (3,), "mnist_3d_latent_space_and_generate.py")
-    experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir, what="latent3d")
+    experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
 
     values = latent.normal_quantiles(args.slices, args.scale)
     plots.slices([trained.manifold(args.n, args.scale, (v,)) for v in values], values,

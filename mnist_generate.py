@@ -19,8 +19,7 @@ def main(argv):
     args = p.parse_args(argv)
     trained = experiments.start_generate(MNIST, mnist_params, args)
     if trained.latent_dim in (2, 3):
-        experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
-                                     what="latent" if trained.latent_dim == 2 else "latent3d")
+        experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     experiments.random_grid(trained, args.grid, args.results_dir, uniform=args.uniform)
     experiments.decode_vectors_and_prompt(trained, args)
     plots.finish()

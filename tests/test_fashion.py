@@ -322,6 +322,28 @@ def test_morph_decodes_alpha_zero_exactly_as_mean_a(trained_fashion):
     np.testing.assert_array_equal(trained.decode(strip)[0], trained.decode(means[3:4])[0])
 
 
+def test_explore_gets_class_morph_sliders_over_the_test_set_means(trained_fashion, tmp_path, monkeypatch):
+    from test_explorer import Opened
+
+    from vaelab.experiments import FASHION_MNIST, load_trained
+    from vaelab.latent import class_means
+
+    opened = Opened(monkeypatch)
+    models, data, prefix = trained_fashion
+    code = run_script("fashion_mnist_morph.py", "--data-dir", data, "--models-dir", models, "--results-dir",
+                      tmp_path, "--epochs", "3", "--limit", "128", "--amount-to-generate", "2",
+                      "--amount-of-vector-multipliers", "2", "--from", "dress", "--to", "trouser", "--explore")
+    assert code == 0
+    (call,) = opened.calls
+    morph = call["morph"]
+    assert (morph.a, morph.b, morph.alpha_max) == (3, 1, 2.0) and list(morph.class_names) == list(FASHION_CLASSES)
+    trained = load_trained(FASHION_MNIST, params_mod.FashionMnistParams(epochs=3), models)
+    ds = load_fashion_mnist(data, limit=128)
+    means = class_means(trained.encode(ds.x_test), ds.y_test, 10)
+    np.testing.assert_allclose(morph.fn(7, 9, 0.5), means[7] + 0.5 * means[9], atol=1e-6)
+    assert call["scatter"].z.shape == (128, 3) and call["latent_dim"] == 3
+
+
 def test_morph_train_flag_trains_first_and_says_so(fashion_dir, tmp_path, capsys):
     models, results = tmp_path / "models", tmp_path / "results"
     code = run_script("fashion_mnist_morph.py", "--data-dir", fashion_dir, "--models-dir", models,

@@ -64,7 +64,28 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
                    help="decode this latent vector and save the image (repeatable)")
+    add_explore_option(g)
     return p
+
+
+class _ExploreAction(argparse.Action):
+    """``--explore``: checked as it is parsed, so a missing display stops the script before any loading."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from vaelab.explorer import require_display
+
+        require_display()
+        setattr(namespace, self.dest, True)
+
+
+def add_explore_option(group) -> None:
+    group.add_argument("--explore", action=_ExploreAction,
+                       help="open the live explorer after the figures: click or drag on the latent scatter, move "
+                            "one slider per latent dimension, and the decoded image follows (needs a display; "
+                            "replaces the prompt)")
 
 
 def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -264,6 +264,7 @@ class Trained:
     files: artifacts.ModelFiles
     encoder: object
     decoder: object
+    _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def latent_dim(self) -> int:
@@ -278,10 +279,25 @@ class Trained:
 
         return decode(self.decoder, z, self.image_shape)
 
+    def decode_now(self, z) -> np.ndarray:
+        """Decode a few vectors by calling the decoder directly (no ``predict`` set-up): one explorer event."""
+        from vaelab.latent import decode_small
+
+        return decode_small(self.decoder, z, self.image_shape)
+
     def encode(self, x) -> np.ndarray:
         from vaelab.latent import encode
 
         return encode(self.encoder, self.exp.inputs(x))
+
+    def test_codes(self, data_dir, limit, data=None):
+        """``(dataset, z_mean of its test images)``, encoded once per model and data (``data``: the dataset
+        already loaded from ``data_dir``, if any)."""
+        key = (str(data_dir), limit)
+        if key not in self._codes:
+            data = data if data is not None else self.exp.dataset(self.params, data_dir, limit)
+            self._codes[key] = (data, self.encode(data.x_test))
+        return self._codes[key]
 
     def manifold(self, n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:
         """The decoded n x n grid over the prior's quantiles of z[0], z[1] (other dims at ``fixed``)."""
@@ -381,7 +397,8 @@ def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
 
 
 def decode_vectors_and_prompt(trained: Trained, args) -> None:
-    """Save the ``--z`` vectors, then run the prompt unless ``--no-prompt``."""
+    """Save the ``--z`` vectors, then open the explorer with ``--explore``, else run the prompt unless
+    ``--no-prompt``."""
     from vaelab import prompts
 
     for text in args.z:
@@ -390,16 +407,32 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
         except prompts.ParseError as e:
             raise UserError(f"--z {text!r}: {e}") from None
         save_vector_image(trained, z, args.results_dir)
-    if not args.no_prompt:
+    if getattr(args, "explore", False):
+        explore(trained, args)
+    elif not args.no_prompt:
         prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
 
 
-def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str = "latent") -> Path:
-    """Encode the test set and save its latent scatter coloured by class."""
+def explore(trained: Trained, args, morph=None) -> None:
+    """``--explore``: the live explorer on ``trained``'s decoder, over the test set's scatter when the latent
+    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`morph_control`)."""
+    from vaelab import explorer
+
+    scatter = None
+    if trained.latent_dim in (2, 3):
+        data, z = trained.test_codes(args.data_dir, args.limit)
+        scatter = explorer.Scatter(z, data.y_test, data.class_names)
+    explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                           title=trained.files.prefix, seed=trained.params.seed)
+
+
+def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:
+    """Encode the test set and save its latent scatter coloured by class (``_latent.png`` when 2-D,
+    ``_latent3d.png`` when 3-D)."""
     from vaelab import plots
 
-    data = trained.exp.dataset(trained.params, data_dir, limit)
-    z = trained.encode(data.x_test)
+    data, z = trained.test_codes(data_dir, limit)
+    what = "latent" if trained.latent_dim == 2 else "latent3d"
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
                                 title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
 
@@ -480,6 +513,7 @@ def add_morph_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="model file prefix in --models-dir (e.g. fashion_mnist_ld_3_e_18), or a path to it; "
                         "default: the prefix the params give")
     g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
+    cli.add_explore_option(g)
     return p
 
 
@@ -511,6 +545,16 @@ def morph_latents(means: np.ndarray, a: int, b: int, mode: str, n: int, alpha_ma
     alphas = np.linspace(0.0, alpha_max if mode == "morph" else 1.0, n)
     fn = latent.morph if mode == "morph" else latent.interpolate
     return alphas, fn(means[a], means[b], alphas)
+
+
+def morph_control(means: np.ndarray, class_names, mode: str, alpha_max: float, pair: tuple[int, int]):
+    """The explorer's class A / class B / alpha sliders for ``--mode`` (morph or interpolate), starting at ``pair``."""
+    from vaelab import explorer, latent
+
+    fn, formula = ((latent.morph, "mean({a}) + α · mean({b})") if mode == "morph"
+                   else (latent.interpolate, "(1 − α) · mean({a}) + α · mean({b})"))
+    return explorer.Morph(lambda a, b, alpha: fn(means[a], means[b], [alpha])[0], class_names,
+                          alpha_max=alpha_max if mode == "morph" else 1.0, a=pair[0], b=pair[1], formula=formula)
 
 
 def load_or_train(exp: Experiment, params_module, args) -> tuple[params_mod.Params, Trained]:
@@ -661,7 +705,7 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     trained = start_generate(exp, params_module, args)
     random_grid(trained, args.grid, args.results_dir)
     reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)
-    if trained.latent_dim == 2:
+    if trained.latent_dim in (2, 3):
         test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     decode_vectors_and_prompt(trained, args)
     plots.finish()
