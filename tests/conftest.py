@@ -101,7 +101,7 @@ def _trained_mnist(tmp_path_factory):
         np.savez_compressed(data / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
         models = base / "models"
         code = run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "1",
-                          "--intermediate-dim", "32", "--batch-size", "128")
+                          "--intermediate-dim", "32", "--batch-size", "128", "--results-dir", base / "results")
         assert code == 0
         _CACHE["mnist"] = (models, data, "ld_2_id_32_e_1")
     return _CACHE["mnist"]

@@ -262,7 +262,7 @@ def test_train_script_saves_everything_and_applies_the_schedule(trained_fashion)
 
     models, _, prefix = trained_fashion
     for suffix in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl", "history.json", "params.json",
-                   "test.json", "best.weights.h5", "log.csv"):
+                   "test.json", "best.weights.h5", "log.csv", "architecture.txt"):
         assert (models / f"{prefix}_{suffix}").is_file(), suffix
     history = load_history(models / f"{prefix}_history.pkl")
     np.testing.assert_allclose(history["learning_rate"], [1e-3, 1e-3, 1e-4], rtol=1e-6)  # drop after 2 epochs
@@ -353,7 +353,8 @@ def test_morph_train_flag_trains_first_and_says_so(fashion_dir, tmp_path, capsys
     assert "training it first (--train)" in capsys.readouterr().out
     prefix = "fashion_mnist_ld_3_e_1"
     assert (models / f"{prefix}_decoder.h5").is_file()
-    assert sorted(results.iterdir()) == sorted(morph_images(results, prefix, [("bag", "coat")]))
+    assert sorted(results.iterdir()) == sorted(morph_images(results, prefix, [("bag", "coat")])
+                                               + [results / f"{prefix}_history.png"])  # from the training
 
 
 def test_missing_model_and_unknown_class_are_one_line_errors(fashion_dir, tmp_path, capsys):

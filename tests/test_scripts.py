@@ -19,7 +19,7 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     names = sorted(p.name for p in models.iterdir())
     tensorboard = ["tensorboard"] if keras.backend.backend() == "tensorflow" else []  # TF-only callback
     assert names == sorted([f"{prefix}_{s}" for s in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl",
-                                                       "history.json", "params.json", "log.csv")]
+                                                       "history.json", "params.json", "log.csv", "architecture.txt")]
                   + ["checkpoints"] + tensorboard)
     history = artifacts.load_history(models / f"{prefix}_history.pkl")
     assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss",
@@ -29,6 +29,54 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     params = json.loads((models / f"{prefix}_params.json").read_text())
     assert params["dataset"] == "mnist" and params["intermediate_dim"] == 32 and params["epochs"] == 1
     assert (models / "tensorboard" / prefix).is_dir() == bool(tensorboard)
+
+
+def test_training_draws_its_history_and_writes_its_architecture(trained_mnist):
+    models, _, prefix = trained_mnist
+    assert (models.parent / "results" / f"{prefix}_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (models / f"{prefix}_architecture.txt").read_text()
+    encoder, decoder = (artifacts.load_model(models / f"{prefix}_{kind}.h5") for kind in ("vae", "decoder"))
+    encoder = encoder.encoder  # with z_log_var, as trained
+    # 784 -> 32 (+ bias) -> two heads of 2; 2 -> 32 -> 784
+    assert encoder.count_params() == 784 * 32 + 32 + 2 * (32 * 2 + 2) == 25252
+    assert decoder.count_params() == 2 * 32 + 32 + 32 * 784 + 784 == 25968
+    assert text.count("Total params:") == 2
+    assert "Model: \"encoder\"" in text and "Total params: 25,252 (" in text
+    assert "Model: \"decoder\"" in text and "Total params: 25,968 (" in text
+    assert "encoder_hidden (Dense)" in text and "x_hat (Dense)" in text and "(None, 784)" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_summary_prints_the_architecture_and_trains_nothing(trained_mnist, tmp_path, capsys):
+    models, _, prefix = trained_mnist
+    code = run_script("mnist_train.py", "--summary", "--intermediate-dim", "32", "--epochs", "1",
+                      "--models-dir", tmp_path / "m", "--results-dir", tmp_path / "r")
+    assert code == 0
+    assert capsys.readouterr().out == (models / f"{prefix}_architecture.txt").read_text()
+    assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_history_figure_draws_the_numbers_and_the_learning_rate_only_when_it_changes():
+    from vaelab import plots
+
+    history = {"loss": [3.0, 2.0, 1.5], "val_loss": [3.5, 2.5, 2.0], "reconstruction_loss": [2.5, 1.6, 1.2],
+               "val_reconstruction_loss": [3.0, 2.0, 1.7], "kl_loss": [0.5, 0.4, 0.3], "val_kl_loss": [0.5, 0.5, 0.3],
+               "learning_rate": [1e-3, 1e-3, 1e-4]}
+    fig = plots.history_figure(history)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["loss", "reconstruction term", "KL term (nats)",
+                                               "learning rate"]
+    for ax, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
+        train, val = ax.get_lines()
+        assert list(train.get_xdata()) == [1, 2, 3] and list(train.get_ydata()) == history[key]
+        assert list(val.get_ydata()) == history[f"val_{key}"]
+    assert list(axes[3].get_lines()[0].get_ydata()) == [1e-3, 1e-3, 1e-4] and axes[3].get_yscale() == "log"
+    assert len(plots.history_figure({**history, "learning_rate": [1e-3] * 3}).axes) == 3
+    no_val = plots.history_figure({k: v for k, v in history.items() if not k.startswith("val_")})
+    assert [len(ax.get_lines()) for ax in no_val.axes] == [1, 1, 1, 1]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_reloaded_decoder_matches_the_vae_decoder(trained_mnist):

@@ -63,6 +63,11 @@ class ModelFiles:
         return self._p("params.json")
 
     @property
+    def architecture(self) -> Path:
+        """The encoder's and decoder's ``summary()``, as text."""
+        return self._p("architecture.txt")
+
+    @property
     def csv_log(self) -> Path:
         return self._p("log.csv")
 

@@ -91,6 +91,12 @@ def add_explore_option(group) -> None:
 def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options only train scripts have: checkpoints (docs/robustness.md), devices and precision
     (docs/distributed.md, checked by :mod:`vaelab.distribute`)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--summary", action="store_true",
+                   help="print the encoder's and decoder's layers, output shapes and parameter counts for these "
+                        "params, then exit without reading data or training (every training also writes them to "
+                        "<prefix>_architecture.txt beside the model)")
+
     g = p.add_argument_group("checkpoints (see docs/robustness.md)")
     g.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")

@@ -191,21 +191,30 @@ def train_command(exp: Experiment, params_module, argv) -> int:
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
-    train_and_save(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv)
+    if args.summary:
+        from vaelab.models import architecture_text
+
+        print(architecture_text(exp.build_vae(params)), end="")
+        return 0
+    train_and_save(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv,
+                   results_dir=args.results_dir)
     return 0
 
 
 def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, options=None,
-                   argv=()) -> artifacts.ModelFiles:
+                   argv=(), results_dir=None) -> artifacts.ModelFiles:
     """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files.
 
     ``options`` holds the train-only command-line options (:func:`vaelab.cli.add_train_options`: resume,
-    checkpoints, devices, precision); ``None`` means their defaults.
+    checkpoints, devices, precision); ``None`` means their defaults. With ``results_dir`` the loss curves are
+    drawn there too (``<prefix>_history.png``).
     """
     opts = options if options is not None else cli.add_train_options(argparse.ArgumentParser()).parse_args([])
     distribute.check_request(opts.distribute, opts.devices)
     files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
     check_writable(files.models_dir)
+    if results_dir is not None:
+        check_writable(results_dir)
     data = exp.dataset(params, data_dir, limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
     expected = tuple(exp.image_shape(params))
@@ -236,6 +245,11 @@ def train_and_save(exp: Experiment, params, data_dir, models_dir, limit=None, op
         for path in checkpoints.save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")
+        if plan.chief and results_dir is not None:
+            from vaelab import plots
+
+            plots.training_history(history, Path(results_dir) / f"{files.prefix}_history.png",
+                                   title=f"{files.prefix}: training history")
         test = training.evaluate(vae, x_test, params.batch_size)
     if exp.report:
         exp.report(test, history, params, files)
@@ -578,7 +592,7 @@ def load_or_train(exp: Experiment, params_module, args) -> tuple[params_mod.Para
             raise UserError(f"--train makes the model the params name ({params.model_prefix()}); "
                             f"drop --model {args.model} or train that model separately")
         print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
-        train_and_save(exp, params, args.data_dir, args.models_dir, args.limit)
+        train_and_save(exp, params, args.data_dir, args.models_dir, args.limit, results_dir=args.results_dir)
     return params, load_trained(exp, params, args.models_dir, args.model)
 
 

@@ -154,6 +154,28 @@ def image_decoder(vae: VAE) -> keras.Model:
     return keras.Model(z, x_hat, name="decoder")
 
 
+SUMMARY_WIDTH = 100  # characters per line of the architecture text
+
+
+def architecture_text(vae: VAE) -> str:
+    """The encoder's and the saved decoder's ``summary()`` (layers, output shapes, parameter counts) as text:
+    the ``…_architecture.txt`` beside every trained model, and what ``--summary`` prints."""
+    import os
+
+    texts: list[str] = []
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(SUMMARY_WIDTH)  # Keras draws the tables with rich, which wraps at this width
+    try:
+        for model in (vae.encoder, image_decoder(vae)):
+            model.summary(line_length=SUMMARY_WIDTH, print_fn=lambda text, line_break=True: texts.append(text))
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    return "\n".join(text.rstrip() + "\n" for text in texts)
+
+
 # --- builders -------------------------------------------------------------------------------------
 # The layers whose outputs enter the loss (z_mean, z_log_var, x_hat) compute in float32 under any dtype
 # policy, as the Keras mixed-precision guide advises for a model's last layers; under the default float32

@@ -81,8 +81,9 @@ def is_batched(x) -> bool:
 
 
 def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encoder_for_file=None) -> list[Path]:
-    """Write the VAE, encoder (x -> z_mean), decoder, history (pickle and JSON) and params JSON."""
-    from vaelab.models import image_decoder, mean_encoder
+    """Write the VAE, encoder (x -> z_mean), decoder, history (pickle and JSON), params JSON and the
+    architecture text (the encoder's and decoder's summaries)."""
+    from vaelab.models import architecture_text, image_decoder, mean_encoder
 
     encoder = encoder_for_file or mean_encoder(vae.encoder)
     written = [
@@ -92,6 +93,7 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles, encode
         artifacts.save_pickle(history, files.history),
         artifacts.save_json(history, files.history_json),
         artifacts.save_json(params.to_dict(), files.params_json),
+        artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
     ]
     return written
 
