@@ -13,17 +13,18 @@ one strip per class pair: ``mean_A + alpha * mean_B`` for ``amount_of_vector_mul
     python fashion_mnist_morph.py --train                           # train first if the model is missing
 """
 
-import fashion_mnist_params
 from vaelab import cli, experiments, latent, plots
 from vaelab.experiments import FASHION_MNIST
 
+PARAMS = "fashion_mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = experiments.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, fashion_mnist_params))
+    p = experiments.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, PARAMS))
     args = p.parse_args(argv)
     data = FASHION_MNIST.load_data(args.data_dir, args.limit)
     pairs = experiments.morph_pairs(args.from_, args.to, data.class_names)  # a bad name fails before the model loads
-    params, trained = experiments.load_or_train(FASHION_MNIST, fashion_mnist_params, args)
+    params, trained = experiments.load_or_train(FASHION_MNIST, PARAMS, args)
     names, out = data.class_names, args.results_dir
 
     data, z = trained.test_codes(args.data_dir, args.limit, data)

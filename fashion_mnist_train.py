@@ -10,9 +10,8 @@ epochs, best weights restored. Writes models/fashion_mnist_ld_<latent>_e_<epochs
     python fashion_mnist_train.py --epochs 30 --data-dir /work/data
 """
 
-import fashion_mnist_params
 from vaelab import cli
 from vaelab.experiments import FASHION_MNIST, train_command
 
 if __name__ == "__main__":
-    cli.run(train_command, FASHION_MNIST, fashion_mnist_params)
+    cli.run(train_command, FASHION_MNIST, "fashion_mnist_params")

@@ -7,17 +7,18 @@ the prompt.
     python mnist_generate.py --uniform --no-prompt
 """
 
-import mnist_params
 from vaelab import cli, experiments, plots
 from vaelab.experiments import MNIST
 
+PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = experiments.generate_parser(MNIST, mnist_params, __doc__)
+    p = experiments.generate_parser(MNIST, PARAMS, __doc__)
     p.add_argument("--grid", type=int, default=10, help="grid size N x N of random samples (default: 10)")
     p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d instead of N(0, I)")
     args = p.parse_args(argv)
-    trained = experiments.start_generate(MNIST, mnist_params, args)
+    trained = experiments.start_generate(MNIST, PARAMS, args)
     if trained.latent_dim in (2, 3):
         experiments.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     experiments.random_grid(trained, args.grid, args.results_dir, uniform=args.uniform)

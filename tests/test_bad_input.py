@@ -272,3 +272,56 @@ def test_corrupt_dataset_in_a_real_process_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (f"error: {path}: truncated or corrupt npz file (not a complete "
                                                    "zip archive); delete it and fetch it again")
+
+
+# --- a params file the user broke -------------------------------------------------------------------
+
+PARAMS_LINES = (ROOT / "mnist_params.py").read_text().splitlines()
+
+
+def _broken_params_run(tmp_path, line: int | None, text: str, *args: str, script: str = "mnist_train.py"):
+    """Run a copy of ``script`` whose ``mnist_params.py`` has ``text`` in place of line ``line`` (1-based; None:
+    no params file at all), in a real process; a trained model in its models dir must stay untouched."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    shutil.copy(ROOT / script, folder / script)
+    (folder / "vaelab").symlink_to(ROOT / "vaelab")  # the package, without the real params modules beside it
+    if line is not None:
+        lines = list(PARAMS_LINES) + [""] * max(0, line - len(PARAMS_LINES))
+        lines[line - 1] = text
+        (folder / "mnist_params.py").write_text("\n".join(lines) + "\n")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ld_2_id_512_e_60_decoder.h5").write_bytes(b"trained weights")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(folder / script), "--models-dir", str(models), *args],
+                         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert sorted(p.name for p in models.iterdir()) == ["ld_2_id_512_e_60_decoder.h5"]
+    assert (models / "ld_2_id_512_e_60_decoder.h5").read_bytes() == b"trained weights"
+    return out
+
+
+@pytest.mark.parametrize("line, text, message", [
+    (14, "epochs = 60 +", "mnist_params.py, line 14: invalid syntax"),
+    (6, "    latent_dim = 2", "mnist_params.py, line 6: unexpected indent"),
+    (3, "import numpyy", "mnist_params.py, line 3: ModuleNotFoundError: No module named 'numpyy'"),
+    (7, "intermediate_dim = intermediat", "mnist_params.py, line 7: NameError: name 'intermediat' is not defined"),
+    (8, "epochs = 60 / 0", "mnist_params.py, line 8: ZeroDivisionError: division by zero"),
+])
+def test_a_broken_params_file_is_one_line_naming_file_and_line(tmp_path, line, text, message):
+    out = _broken_params_run(tmp_path, line, text)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == f"error: {message}\n"
+
+
+def test_a_broken_params_file_with_debug_shows_the_original_traceback(tmp_path):
+    out = _broken_params_run(tmp_path, 8, "epochs = 60 / 0", "--debug", script="mnist_generate.py")
+    assert out.returncode == 1 and "Traceback" in out.stderr
+    assert "ZeroDivisionError: division by zero" in out.stderr and 'mnist_params.py", line 8' in out.stderr
+
+
+def test_a_missing_params_file_is_one_line(tmp_path):
+    out = _broken_params_run(tmp_path, None, "", script="mnist_2d_latent_space_and_generate.py")
+    assert out.returncode == 2
+    assert out.stderr == ("error: mnist_params.py not found: the scripts read their params from it, beside them; "
+                          "restore it (e.g. git checkout mnist_params.py)\n")

@@ -30,10 +30,15 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
-def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None
-           ) -> argparse.ArgumentParser:
-    """A parser with an override for every params entry plus the options every script has."""
+def parser(description: str, params_cls: type[params_mod.Params],
+           params_module: types.ModuleType | str | None = None) -> argparse.ArgumentParser:
+    """A parser with an override for every params entry plus the options every script has.
+
+    ``params_module`` may be given by name (``"mnist_params"``): it is then read here, inside :func:`run`'s
+    error boundary, so a broken params file is a one-line error (:func:`vaelab.params.read_module`).
+    """
     p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    params_module = params_mod.as_module(params_module)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import math
 import platform
 import time
@@ -43,11 +42,10 @@ def registry() -> dict:
 
 def params_module_for(exp):
     """The params module beside the train script (``mnist_train.py`` -> ``mnist_params``), if importable."""
+    from vaelab import params as params_mod
+
     name = exp.train_script.removesuffix(".py").removesuffix("_train") + "_params"
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+    return params_mod.read_module(name, missing_ok=True)
 
 
 def load_vae(exp, params, models_dir, model: str | None):

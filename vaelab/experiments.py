@@ -2,7 +2,7 @@
 
 An experiment says only what differs between datasets: its params class, its data loader, its model
 builder and its image shape. ``mnist_train.py`` is then one line: ``cli.run(train_command, MNIST,
-mnist_params)``. Keras is imported inside the functions, never at import time.
+"mnist_params")`` (the params module by name: it is read inside the error boundary). Keras is imported inside the functions, never at import time.
 """
 
 from __future__ import annotations
