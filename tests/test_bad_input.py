@@ -325,3 +325,54 @@ def test_a_missing_params_file_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr == ("error: mnist_params.py not found: the scripts read their params from it, beside them; "
                           "restore it (e.g. git checkout mnist_params.py)\n")
+
+
+# --- --data-dir and --model that name directories -----------------------------------------------------
+
+
+def test_a_data_dir_that_is_not_a_directory_is_one_line_and_downloads_nothing(tmp_path, capsys, monkeypatch):
+    from vaelab import downloads
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(downloads, "fetch", no_download)
+    missing = tmp_path / "no-such-dir"
+    line = _error(capsys, run_script("mnist_train.py", "--data-dir", missing, "--models-dir", tmp_path / "m", *TRAIN))
+    assert line == (f"error: --data-dir {missing} is not a directory (it does not exist); pass the directory that "
+                    f"holds the dataset files, or leave it out to use {data.KERAS_CACHE} (downloading there when "
+                    "needed)")
+    npz = _npz(tmp_path / "d" / "mnist.npz")
+    line = _error(capsys, run_script("mnist_generate.py", "--data-dir", npz, "--models-dir", tmp_path / "m"))
+    assert line == f"error: --data-dir {npz} is a file, not a directory; pass the directory that holds it " \
+                   f"(--data-dir {npz.parent})"
+    assert not (tmp_path / "m").exists()  # stopped while parsing the command line
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(missing))
+    line = _error(capsys, run_script("mnist_train.py", "--models-dir", tmp_path / "m", *TRAIN))
+    assert line.startswith(f"error: VAELAB_DATA_DIR={missing} is not a directory (it does not exist);")
+
+
+def test_model_given_as_a_directory_finds_the_only_model_there(tmp_path, trained_mnist, capsys):
+    models, data_dir = _models(tmp_path, trained_mnist)
+    # the params name ld_2_id_512_e_60, which is not there: the only model there is used
+    code = run_script("mnist_generate.py", "--model", models, "--data-dir", data_dir, "--results-dir",
+                      tmp_path / "r", "--no-prompt", "--grid", "2")
+    assert code == 0
+    assert f"--model {models}: using {MODEL}, the only mnist model there" in capsys.readouterr().out
+    assert (tmp_path / "r" / f"{MODEL}_random_normal.png").is_file()
+    # a second model, and one of another dataset that is not counted
+    for prefix, dataset in (("ld_2_id_32_e_2", "mnist"), ("cifar10_ld_2_conv_3_id_8_e_1", "cifar10")):
+        shutil.copy(models / f"{MODEL}_decoder.h5", models / f"{prefix}_decoder.h5")
+        (models / f"{prefix}_params.json").write_text(json.dumps({"dataset": dataset}))
+    line = _error(capsys, run_script("mnist_generate.py", "--model", models, "--no-prompt"))
+    assert line == (f"error: --model {models}: 2 mnist models there (ld_2_id_32_e_1, ld_2_id_32_e_2) and none is "
+                    f"the one the params name (ld_2_id_512_e_60); pick one: --model {models / 'ld_2_id_32_e_1'}")
+    # the one the params name wins
+    code = run_script("mnist_generate.py", "--model", models, "--intermediate-dim", "32", "--epochs", "1",
+                      "--data-dir", data_dir, "--results-dir", tmp_path / "r2", "--no-prompt", "--grid", "2")
+    assert code == 0 and (tmp_path / "r2" / f"{MODEL}_random_normal.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = _error(capsys, run_script("mnist_generate.py", "--model", empty, "--no-prompt"))
+    assert line == (f"error: --model {empty}: no mnist model in this directory (no …_decoder.h5 or …_generator.h5); "
+                    "pass the directory that holds it, or a model's path")

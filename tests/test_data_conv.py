@@ -194,6 +194,7 @@ def test_preprocess_script_writes_the_cache_and_reports_missing_sources(caltech_
                       "--cache-dir", tmp_path / "cache", "--no-progress")
     assert code == 0
     _check_cache(tmp_path / "cache" / "caltech101_24_squash.npz", 24)
+    (tmp_path / "nothing").mkdir()
     assert run_script("dataset/caltech101_preprocess.py", "--data-dir", tmp_path / "nothing") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Caltech101 not found") and "Traceback" not in "".join(err)

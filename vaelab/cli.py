@@ -50,8 +50,8 @@ def parser(description: str, params_cls: type[params_mod.Params],
                            help=f"{f.metadata.get('help', '')} (default: {default}"
                                 f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})")
     common = p.add_argument_group("files and runs")
-    common.add_argument("--data-dir", help="directory with the dataset files (default: $VAELAB_DATA_DIR, "
-                                           "then ~/.keras/datasets, then download)")
+    common.add_argument("--data-dir", type=_data_dir, help="directory with the dataset files (default: "
+                                                           "$VAELAB_DATA_DIR, then ~/.keras/datasets, then download)")
     common.add_argument("--models-dir", default="models", help="where models are saved and read (default: models)")
     common.add_argument("--results-dir", default="results", help="where figures are saved (default: results)")
     common.add_argument("--limit", type=_positive_int, metavar="N",
@@ -136,6 +136,14 @@ def _parse_bool(text: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _data_dir(text: str) -> str:
+    """``--data-dir`` must name a directory: checked as it is parsed, before any model, data or download."""
+    from vaelab.data import check_data_dir
+
+    check_data_dir(text)
+    return text
 
 
 def _positive_int(text: str) -> int:

@@ -65,13 +65,27 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
+def check_data_dir(path: str | os.PathLike, given_as: str = "--data-dir {}") -> Path:
+    """``path`` if it is a directory, else a one-line :class:`UserError` (before any download is tried);
+    ``given_as`` says where the path came from."""
+    folder, source = Path(path).expanduser(), given_as.format(path)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise UserError(f"{source} is a file, not a directory; pass the directory that holds it "
+                        f"(--data-dir {folder.parent})")
+    raise UserError(f"{source} is not a directory (it does not exist); pass the directory that holds the "
+                    f"dataset files, or leave it out to use {KERAS_CACHE} (downloading there when needed)")
+
+
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where to look for dataset files, in order."""
+    """Where to look for dataset files, in order: ``data_dir`` or ``$VAELAB_DATA_DIR`` (which must be
+    directories), then the Keras cache."""
     dirs = []
     if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
+        dirs.append(check_data_dir(data_dir))
     elif os.environ.get("VAELAB_DATA_DIR"):
-        dirs.append(Path(os.environ["VAELAB_DATA_DIR"]).expanduser())
+        dirs.append(check_data_dir(os.environ["VAELAB_DATA_DIR"], "VAELAB_DATA_DIR={}"))
     dirs.append(KERAS_CACHE)
     return dirs
 
