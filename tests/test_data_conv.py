@@ -220,6 +220,7 @@ def test_cifar10_downloads_the_official_archive_with_its_sha256_when_nothing_is_
         return archive
 
     monkeypatch.setattr(data, "_download", fake_download)
+    (tmp_path / "empty").mkdir()
     ds = data.load_cifar10(tmp_path / "empty")
     assert calls == [("cifar-10-python.tar.gz",
                       "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
