@@ -5,12 +5,12 @@ import os
 import subprocess
 import sys
 
-import h5py
 import keras
 import numpy as np
 import pytest
 
 from conftest import ROOT, run_script
+from keras2_fixtures import dense, write_keras2_model
 from vaelab import artifacts
 
 
@@ -150,32 +150,8 @@ def test_3d_script_writes_scatter_slices_and_gif(tmp_path, mnist_dir):
 
 def _write_keras2_generator(path, w1, b1, w2, b2):
     """The HDF5 layout Keras 2.0 wrote for the original scripts' `generator` model (x -> decoded)."""
-    def dense(name, units, act, inbound):
-        return {"name": name, "class_name": "Dense", "inbound_nodes": [[[inbound, 0, 0, {}]]],
-                "config": {"name": name, "trainable": True, "units": units, "activation": act, "use_bias": True,
-                           "kernel_initializer": {"class_name": "VarianceScaling", "config": {
-                               "scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None}},
-                           "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
-                           "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
-                           "bias_constraint": None}}
-    config = {"class_name": "Model", "config": {"name": "model_3", "layers": [
-        {"name": "input_2", "class_name": "InputLayer", "inbound_nodes": [],
-         "config": {"batch_input_shape": [None, w1.shape[0]], "dtype": "float32", "sparse": False,
-                    "name": "input_2"}},
-        dense("dense_3", w1.shape[1], "relu", "input_2"), dense("dense_4", w2.shape[1], "sigmoid", "dense_3")],
-        "input_layers": [["input_2", 0, 0]], "output_layers": [["dense_4", 0, 0]]}}
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = b"2.0.8"
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps(config).encode()
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"input_2", b"dense_3", b"dense_4"]
-        g.create_group("input_2").attrs["weight_names"] = np.array([], dtype="S")
-        for name, (w, b) in (("dense_3", (w1, b1)), ("dense_4", (w2, b2))):
-            lg = g.create_group(name)
-            lg.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
-            lg.create_dataset(f"{name}/kernel:0", data=w)
-            lg.create_dataset(f"{name}/bias:0", data=b)
+    write_keras2_model(path, (w1.shape[0],), [("dense_3", "Dense", dense(w1.shape[1], "relu"), (w1, b1)),
+                                              ("dense_4", "Dense", dense(w2.shape[1], "sigmoid"), (w2, b2))])
 
 
 def test_keras2_generator_file_loads_and_decodes(tmp_path, trained_mnist):

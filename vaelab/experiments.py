@@ -358,10 +358,13 @@ class Trained:
 
 
 def load_trained(exp: Experiment, params, models_dir, model: str | None = None) -> Trained:
-    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``."""
+    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``, and without one
+    the sizes the model files show do (:func:`vaelab.modelfile.infer_params`)."""
     files = exp.files(params, models_dir, model)
     if files.params_json.exists():
         params = params_mod.load_json(exp.params_cls, files.params_json)
+    else:
+        params = params_from_model_files(exp, params, files)
     hint = exp.train_hint(params)
 
     def rebuild(builder):
@@ -375,6 +378,29 @@ def load_trained(exp: Experiment, params, models_dir, model: str | None = None) 
         raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
                         f"{params.latent_dim}; pass --latent-dim {trained.latent_dim} or another --model")
     return trained
+
+
+def params_from_model_files(exp: Experiment, params, files: artifacts.ModelFiles):
+    """``params`` with the entries the model files determine (latent size, widths, filters, kernels, strides),
+    for models without a params file: the original scripts' Keras 2 files, or files copied alone."""
+    import dataclasses
+
+    from vaelab.modelfile import infer_params
+
+    if not files.decoder_path().is_file():
+        return params  # loading says the file is missing
+    changed = {k: v for k, v in infer_params(params, files.decoder_path(), files.encoder).items()
+               if getattr(params, k) != v}
+    if not changed:
+        return params
+    try:
+        new = dataclasses.replace(params, **changed)
+    except UserError as e:
+        raise UserError(f"{files.decoder_path()}: a model of {', '.join(f'{k} {v}' for k, v in changed.items())} "
+                        f"is no {exp.name} model ({e}); pick another --model") from None
+    print(f"note: {files.prefix} has no params file; from its model files: "
+          + ", ".join(f"{k} {v}" for k, v in changed.items()))
+    return new
 
 
 def _shape(tensors) -> tuple:
