@@ -62,9 +62,10 @@ def test_missing_dataset_offline(tmp_path, capsys):
     line = _error(capsys, run_script("mnist_train.py", "--data-dir", empty, "--models-dir", tmp_path / "m", *TRAIN))
     assert line == ("error: mnist.npz was not found locally and could not be downloaded (downloading "
                     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz failed (URLError: <urlopen "
-                    "error tests do not use the network>); nothing was kept); put it at "
-                    f"{data.KERAS_CACHE / 'mnist.npz'} or pass --data-dir DIR holding it (offline copies: "
-                    "python ../shared/datasets/install.py DIR)")
+                    "error tests do not use the network>); nothing was kept); download "
+                    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz (sha256 "
+                    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1) on a machine that is online and "
+                    f"put it at {data.KERAS_CACHE / 'mnist.npz'}, or in DIR and pass --data-dir DIR")
 
 
 def test_truncated_npz(tmp_path, capsys):

@@ -215,8 +215,8 @@ def test_cifar10_downloads_the_official_archive_with_its_sha256_when_nothing_is_
         tar.add(cifar_dir / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     calls = []
 
-    def fake_download(fname, file_hash, subdir="", origin=None):
-        calls.append((fname, file_hash, origin))
+    def fake_download(remote):
+        calls.append((remote.name, remote.file_hash, remote.url))
         return archive
 
     monkeypatch.setattr(data, "_download", fake_download)
