@@ -181,6 +181,10 @@ def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = No
     argv = glue_negative_vectors(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not debug:
+        from vaelab.startup import quiet_import
+
+        quiet_import()  # TensorFlow's start-up lines out of the output; real errors still show
     try:
         code = main(*main_args, argv)
     except UserError as e:
