@@ -91,5 +91,8 @@ class _QuietImport(importlib.abc.MetaPathFinder):
 def quiet_import(names: tuple[str, ...] = ("tensorflow",)) -> None:
     """Filter the start-up noise of the first import of ``names`` (nothing if one is imported already)."""
     names = tuple(n for n in names if n not in sys.modules)
-    if names and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+    finder = next((f for f in sys.meta_path if isinstance(f, _QuietImport)), None)
+    if finder is not None:
+        finder.names.update(names)
+    elif names:
         sys.meta_path.insert(0, _QuietImport(names))
