@@ -375,5 +375,6 @@ def test_model_given_as_a_directory_finds_the_only_model_there(tmp_path, trained
     empty = tmp_path / "empty"
     empty.mkdir()
     line = _error(capsys, run_script("mnist_generate.py", "--model", empty, "--no-prompt"))
-    assert line == (f"error: --model {empty}: no mnist model in this directory (no …_decoder.h5 or …_generator.h5); "
+    assert line == (f"error: --model {empty}: no mnist model in this directory (no …_decoder.h5 or "
+                    "…_generator.h5); "
                     "pass the directory that holds it, or a model's path")

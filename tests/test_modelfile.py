@@ -116,5 +116,6 @@ def test_a_model_copied_without_its_params_file(tmp_path, trained_mnist, capsys)
     code = run_script("mnist_generate.py", "--model", alone / f"{prefix}_decoder.h5", "--data-dir", data,
                       "--results-dir", tmp_path / "r", "--no-prompt", "--grid", "2")
     assert code == 0
-    assert "note: ld_2_id_32_e_1 has no params file; from its model files: intermediate_dim 32" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note: ld_2_id_32_e_1 has no params file; from its model files: intermediate_dim 32" in out
     assert (tmp_path / "r" / f"{prefix}_random_normal.png").is_file()

@@ -42,8 +42,8 @@ def noisy_package(tmp_path, monkeypatch):
     def make(name: str, body: str = ""):
         pkg = tmp_path / name
         pkg.mkdir()
-        (pkg / "__init__.py").write_text(f"import os\nos.write(2, {(ABSL + ONEDNN + 'real line' + chr(10)).encode()!r})\n"
-                                         f"{body}\n")
+        noise = (ABSL + ONEDNN + "real line\n").encode()
+        (pkg / "__init__.py").write_text(f"import os\nos.write(2, {noise!r})\n{body}\n")
         monkeypatch.syspath_prepend(str(tmp_path))
         monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
         return name

@@ -62,9 +62,7 @@ def parser(description: str, params_cls: type[params_mod.Params],
 
 def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g = p.add_argument_group("generating")
-    g.add_argument("--model", metavar="PREFIX",
-                   help="model file prefix in --models-dir (e.g. ld_2_id_512_e_60), or a path to it; "
-                        "default: the prefix the params give")
+    add_model_option(g, "ld_2_id_512_e_60")
     g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
@@ -84,6 +82,13 @@ class _ExploreAction(argparse.Action):
 
         require_display()
         setattr(namespace, self.dest, True)
+
+
+def add_model_option(group, example: str) -> None:
+    group.add_argument("--model", metavar="PREFIX",
+                       help=f"the model: a file prefix in --models-dir (e.g. {example}), a path to one of its files, "
+                            "or a directory holding it (the model the params name there, else the only one); "
+                            "default: the prefix the params give")
 
 
 def add_explore_option(group) -> None:

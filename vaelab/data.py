@@ -432,8 +432,6 @@ def fetch_hint(dataset: str) -> str:
 def fetch_command(argv) -> int:
     """``dataset/fetch.py``: download and verify the official files of every dataset (or ``--only`` some) into
     ``~/.keras/datasets`` or ``--data-dir``; files already there with the right hash are kept as they are."""
-    import argparse
-
     from vaelab import downloads
     from vaelab.cli import OneLineErrorParser
 

@@ -156,8 +156,7 @@ def evaluate_command(argv) -> int:
                    exp.params_cls, module)
     g = p.add_argument_group("evaluation")
     g.add_argument("--dataset", choices=sorted(names), default="mnist", help="which experiment (default: mnist)")
-    g.add_argument("--model", metavar="PREFIX", help="model file prefix in --models-dir, or a path; "
-                                                     "default: the prefix the params give")
+    cli.add_model_option(g, "ld_2_id_512_e_60")
     g.add_argument("--k", type=int, default=1000, help="importance samples per test image (default 1000; "
                                                        "5000 for publication numbers; 0 skips the IWAE bound)")
     g.add_argument("--elbo-samples", type=int, default=1, help="latent samples per image for the ELBO's "

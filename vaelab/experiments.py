@@ -2,7 +2,8 @@
 
 An experiment says only what differs between datasets: its params class, its data loader, its model
 builder and its image shape. ``mnist_train.py`` is then one line: ``cli.run(train_command, MNIST,
-"mnist_params")`` (the params module by name: it is read inside the error boundary). Keras is imported inside the functions, never at import time.
+"mnist_params")`` (the params module by name: it is read inside the error boundary). Keras is imported
+inside the functions, never at import time.
 """
 
 from __future__ import annotations
@@ -583,9 +584,7 @@ def add_morph_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="morph: mean_A + alpha * mean_B, alpha in [0, alpha_max]; interpolate: "
                         "(1 - alpha) * mean_A + alpha * mean_B, alpha in [0, 1] (default: morph)")
     g.add_argument("--train", action="store_true", help="train the model first when it does not exist yet")
-    g.add_argument("--model", metavar="PREFIX",
-                   help="model file prefix in --models-dir (e.g. fashion_mnist_ld_3_e_18), or a path to it; "
-                        "default: the prefix the params give")
+    cli.add_model_option(g, "fashion_mnist_ld_3_e_18")
     g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
     cli.add_explore_option(g)
     return p

@@ -40,7 +40,7 @@ def infer_params(params, decoder_path, encoder_path=None) -> dict[str, Any]:
         found["hidden_dims"] = ",".join(str(k[1]) for k in reversed(dense[:-1]))
     elif "intermediate_dim" in fields:
         found["intermediate_dim"] = dense[0][1]
-    if "num_conv" in fields and len(conv) >= 2:  # conv design: Conv2DTranspose (h, w, out, in) ..., Conv2D (h, w, in, out)
+    if "num_conv" in fields and len(conv) >= 2:  # Conv2DTranspose kernels (h, w, out, in) ..., Conv2D (h, w, in, out)
         found.update(filters=conv[0][2], num_conv=conv[0][0], first_kernel=conv[-1][0])
         channels = conv[-1][3]
         if channels != params.img_chns:  # mixture parameters per pixel, not the image's channels
