@@ -133,7 +133,7 @@ class Explorer:
         cols = 1 if n_sliders <= 6 else 2
         rows = -(-n_sliders // cols) + (3 if morph else 0)
         row_h, plots_h, buttons_h = 0.32, 4.6, 0.55
-        height = plots_h + rows * row_h + buttons_h + 0.3
+        height = plots_h + rows * row_h + buttons_h + 0.55
         width = 11.0 if scatter is not None else 7.0
         self.fig = fig = plt.figure(figsize=(width, height))
         if title and fig.canvas.manager is not None:
@@ -143,7 +143,7 @@ class Explorer:
             return inches / height
 
         top = y_of(buttons_h + rows * row_h + 0.35)
-        plot_h = 1.0 - top - y_of(0.45)
+        plot_h = 1.0 - top - y_of(0.75)  # room above for the model's name and the axes' titles
         if scatter is not None:
             self.scatter_ax = fig.add_axes((0.07, top, 0.46, plot_h))
             self.image_ax = fig.add_axes((0.60, top, 0.36, plot_h))
@@ -160,7 +160,7 @@ class Explorer:
         self.image = self.image_ax.imshow(first, cmap="gray" if first.ndim == 2 else None, vmin=0, vmax=1,
                                           interpolation="nearest")
         if title:
-            fig.suptitle(title)
+            fig.suptitle(title, y=1.0 - y_of(0.08), va="top")
 
         self.sliders: list = []
         col_w = 0.86 / cols
