@@ -323,3 +323,19 @@ def test_a_real_explorer_window_under_xvfb_is_not_blank(xvfb, trained_mnist, tmp
     # the decoded image: the right part of the figure's top half holds grey levels, not one colour
     img = grey[top + 60:top + (bottom - top) // 2, left + int(0.62 * (right - left)):left + int(0.94 * (right - left))]
     assert img.std() > 10 and len(np.unique(img.round())) > 20
+
+
+def test_no_gui_toolkit_is_one_line(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    def unavailable(name):
+        raise ImportError(f"Failed to import any of the required Qt binding modules for {name}")
+
+    monkeypatch.setenv("DISPLAY", ":12345")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.setattr(plt, "switch_backend", unavailable)
+    with pytest.raises(UserError) as e:
+        explorer.use_gui_backend()
+    assert str(e.value) == ("--explore needs a GUI toolkit for matplotlib and found none (tried macosx, qtagg, "
+                            "gtk4agg, gtk3agg, tkagg, wxagg); install Tk (e.g. apt-get install python3-tk) or "
+                            "pip install PyQt6")

@@ -119,3 +119,16 @@ def test_a_model_copied_without_its_params_file(tmp_path, trained_mnist, capsys)
     out = capsys.readouterr().out
     assert "note: ld_2_id_32_e_1 has no params file; from its model files: intermediate_dim 32" in out
     assert (tmp_path / "r" / f"{prefix}_random_normal.png").is_file()
+
+
+def test_a_model_file_of_impossible_sizes_is_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    models = tmp_path / "models"
+    models.mkdir()
+    layers = [("dense_3", "Dense", dense(8, "relu"), (rng.standard_normal((5000, 8)), np.zeros(8))),
+              ("dense_4", "Dense", dense(784, "sigmoid"), (rng.standard_normal((8, 784)), np.zeros(784)))]
+    write_keras2_model(models / "big_generator.h5", (5000,), layers)
+    assert run_script("mnist_generate.py", "--model", models / "big_generator.h5", "--no-prompt") == 2
+    assert capsys.readouterr().err == (f"error: {models / 'big_generator.h5'}: a model of latent_dim 5000, "
+                                       "intermediate_dim 8 is no mnist model (latent_dim must be <= 4096, got 5000); "
+                                       "pick another --model\n")
