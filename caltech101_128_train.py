@@ -10,10 +10,9 @@ in memory and are scaled per batch.
     python caltech101_128_train.py --fit squash --epochs 20
 """
 
-import caltech101_128_params
 from vaelab import cli
 from vaelab.experiments import CALTECH101_128
 from vaelab.train import train_command
 
 if __name__ == "__main__":
-    cli.run(train_command, CALTECH101_128, caltech101_128_params)
+    cli.run(train_command, CALTECH101_128, "caltech101_128_params")

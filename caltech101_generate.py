@@ -7,11 +7,9 @@ prompt. Models named the original scripts' way (object101_…, …_generator.h5)
     python caltech101_generate.py --size 128 --model caltech101_128_ld_64_conv_3_id_256_e_5
 """
 
-import caltech101_92_params
-import caltech101_128_params
 from vaelab import cli, generate
 from vaelab.experiments import CALTECH101_92, CALTECH101_128
 
 if __name__ == "__main__":
     cli.run(generate.image_generate_command,
-            {92: (CALTECH101_92, caltech101_92_params), 128: (CALTECH101_128, caltech101_128_params)}, 10, __doc__)
+            {92: (CALTECH101_92, "caltech101_92_params"), 128: (CALTECH101_128, "caltech101_128_params")}, 10, __doc__)

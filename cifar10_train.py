@@ -9,10 +9,9 @@ memory and are scaled per batch.
     python cifar10_train.py --latent-dim 2 --epochs 20
 """
 
-import cifar10_params
 from vaelab import cli
 from vaelab.experiments import CIFAR10
 from vaelab.train import train_command
 
 if __name__ == "__main__":
-    cli.run(train_command, CIFAR10, cifar10_params)
+    cli.run(train_command, CIFAR10, "cifar10_params")

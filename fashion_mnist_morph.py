@@ -14,21 +14,22 @@ one strip per class pair: ``mean_A + alpha * mean_B`` for ``amount_of_vector_mul
     python fashion_mnist_morph.py --train                           # train first if the model is missing
 """
 
-import fashion_mnist_params
 from vaelab import cli, generate, latent, morph, plots
 from vaelab.experiments import FASHION_MNIST
 
+PARAMS = "fashion_mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = morph.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, fashion_mnist_params))
+    p = morph.add_morph_options(cli.parser(__doc__, FASHION_MNIST.params_cls, PARAMS))
     args = cli.add_interpolation_options(p).parse_args(argv)
-    params = cli.params_from_args(FASHION_MNIST.params_cls, fashion_mnist_params, args)
+    params = cli.params_from_args(FASHION_MNIST.params_cls, PARAMS, args)
     data = FASHION_MNIST.dataset(params, args.data_dir, args.limit)
     pairs = morph.morph_pairs(args.from_, args.to, data.class_names)  # a bad name fails before the model loads
-    params, trained = morph.load_or_train(FASHION_MNIST, fashion_mnist_params, args)
+    params, trained = morph.load_or_train(FASHION_MNIST, PARAMS, args)
     names, out = data.class_names, args.results_dir
 
-    z = trained.encode(data.x_test)
+    data, z = trained.test_codes(args.data_dir, args.limit, data)
     if trained.latent_dim in (2, 3):
         plots.latent_scatter(z, data.y_test, names, trained.result(out, f"latent{trained.latent_dim}d"),
                              title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
@@ -43,6 +44,8 @@ def main(argv):
         morph.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
                                params.alpha_max, out)
     generate.interpolations(trained, args)
+    if args.explore:
+        generate.explore(trained, args, morph.morph_control(means, names, args.mode, params.alpha_max, pairs[0]))
     plots.finish()
 
 

@@ -7,13 +7,12 @@ epochs, best weights restored. Writes models/fashion_mnist_ld_<latent>_e_<epochs
 …_history.pkl (and .json), …_params.json, …_test.json, …_best.weights.h5, a CSV log and a TensorBoard log.
 
     python fashion_mnist_train.py                      # the params in fashion_mnist_params.py
-    python fashion_mnist_train.py --epochs 30 --data-dir /work/data
+    python fashion_mnist_train.py --epochs 30 --data-dir DIR  # DIR holds fashion-mnist/*.gz
 """
 
-import fashion_mnist_params
 from vaelab import cli
 from vaelab.experiments import FASHION_MNIST
 from vaelab.train import train_command
 
 if __name__ == "__main__":
-    cli.run(train_command, FASHION_MNIST, fashion_mnist_params)
+    cli.run(train_command, FASHION_MNIST, "fashion_mnist_params")

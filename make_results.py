@@ -2,9 +2,9 @@
 """Re-train every model from the real data, regenerate the images in results/, score every model and write
 results/results.md (the results table). ``make results`` runs this.
 
-    python make_results.py --data-dir /work/data            # hours on a CPU: trains everything
-    python make_results.py --data-dir /work/data --skip-training   # re-score and re-render from models/
-    python make_results.py --data-dir /work/data --only caltech    # some steps only
+    python make_results.py --data-dir DIR                   # hours on a CPU: trains everything
+    python make_results.py --data-dir DIR --skip-training   # re-score and re-render from models/
+    python make_results.py --data-dir DIR --only caltech    # some steps only
     python make_results.py --dry-run                        # the commands only
     python make_results.py --table-only                     # only re-render the table from models/*_eval.json
 """

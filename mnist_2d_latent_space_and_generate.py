@@ -7,18 +7,19 @@ the prior's quantiles, then a prompt that decodes the latent vectors you type.
     python mnist_2d_latent_space_and_generate.py --no-prompt --interpolate 3 7 --slerp
 """
 
-import mnist_params
 from vaelab import cli, generate, latent, plots
 from vaelab.experiments import MNIST
 from vaelab.trained import require_latent_dim
 
+PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = generate.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, PARAMS, __doc__)
     p.add_argument("--n", type=int, default=30, help="manifold grid size n x n (default: 30)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
-    trained = generate.start_generate(MNIST, mnist_params, args)
+    trained = generate.start_generate(MNIST, PARAMS, args)
     require_latent_dim(trained, (2,), "mnist_2d_latent_space_and_generate.py")
     generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
 

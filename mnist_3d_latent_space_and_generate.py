@@ -6,22 +6,23 @@ prior's quantiles as one figure of slices along z[2] and as an animated GIF thro
     python mnist_3d_latent_space_and_generate.py --latent-dim 3 --no-prompt --z "0,0.5,-1"
 """
 
-import mnist_params
 from vaelab import cli, generate, latent, plots
 from vaelab.experiments import MNIST
 from vaelab.trained import require_latent_dim
 
+PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = generate.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, PARAMS, __doc__)
     p.add_argument("--n", type=int, default=15, help="grid size n x n of each slice (default: 15)")
     p.add_argument("--slices", type=int, default=9, help="slices along z[2] in the figure (default: 9)")
     p.add_argument("--frames", type=int, default=30, help="frames of the GIF through z[2] (default: 30)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
-    trained = generate.start_generate(MNIST, mnist_params, args)
+    trained = generate.start_generate(MNIST, PARAMS, args)
     require_latent_dim(trained, (3,), "mnist_3d_latent_space_and_generate.py")
-    generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir, what="latent3d")
+    generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
 
     values = latent.normal_quantiles(args.slices, args.scale)
     plots.slices([trained.manifold(args.n, args.scale, (v,)) for v in values], values,

@@ -8,20 +8,20 @@ chosen sampler (the prior N(0, I) by default; --sampler gmm or two-stage fit a d
     python mnist_generate.py --uniform --no-prompt
 """
 
-import mnist_params
 from vaelab import cli, generate, plots
 from vaelab.experiments import MNIST
 
+PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
+
 
 def main(argv):
-    p = generate.generate_parser(MNIST, mnist_params, __doc__)
+    p = generate.generate_parser(MNIST, PARAMS, __doc__)
     p.add_argument("--grid", type=int, default=10, help="grid size N x N of random samples (default: 10)")
     p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d (--sampler uniform)")
     args = p.parse_args(argv)
-    trained = generate.start_generate(MNIST, mnist_params, args)
+    trained = generate.start_generate(MNIST, PARAMS, args)
     if trained.latent_dim in (2, 3):
-        generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir,
-                                  what="latent" if trained.latent_dim == 2 else "latent3d")
+        generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     sampler = generate.sampler_for(trained, "uniform" if args.uniform else args.sampler, args.data_dir, args.limit)
     generate.random_grid(trained, args.grid, args.results_dir, sampler)
     generate.interpolations(trained, args)

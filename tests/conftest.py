@@ -35,7 +35,8 @@ def digit_like_images(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """No real data, no network cache, no network, no display for any test."""
+    """No real data, no network cache, no network, no display for any test, and a working directory of its
+    own, so that default output folders (``results/``, ``models/``) never land in the working copy."""
     import urllib.error
     import urllib.request
 
@@ -46,6 +47,8 @@ def _isolated(tmp_path_factory, monkeypatch):
     empty = tmp_path_factory.mktemp("no-data")
     monkeypatch.setenv("VAELAB_DATA_DIR", str(empty))
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     import vaelab.data as data
 
     monkeypatch.setattr(data, "KERAS_CACHE", empty / "keras-cache")
@@ -98,7 +101,7 @@ def _trained_mnist(tmp_path_factory):
         np.savez_compressed(data / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
         models = base / "models"
         code = run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "1",
-                          "--intermediate-dim", "32", "--batch-size", "128")
+                          "--intermediate-dim", "32", "--batch-size", "128", "--results-dir", base / "results")
         assert code == 0
         _CACHE["mnist"] = (models, data, "ld_2_id_32_e_1")
     return _CACHE["mnist"]

@@ -62,9 +62,10 @@ def test_missing_dataset_offline(tmp_path, capsys):
     line = _error(capsys, run_script("mnist_train.py", "--data-dir", empty, "--models-dir", tmp_path / "m", *TRAIN))
     assert line == ("error: mnist.npz was not found locally and could not be downloaded (downloading "
                     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz failed (URLError: <urlopen "
-                    "error tests do not use the network>); nothing was kept); put it at "
-                    f"{data.KERAS_CACHE / 'mnist.npz'} or pass --data-dir DIR holding it (offline copies: "
-                    "python ../shared/datasets/install.py DIR)")
+                    "error tests do not use the network>); nothing was kept); download "
+                    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz (sha256 "
+                    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1) on a machine that is online and "
+                    f"put it at {data.KERAS_CACHE / 'mnist.npz'}, or in DIR and pass --data-dir DIR")
 
 
 def test_truncated_npz(tmp_path, capsys):
@@ -176,10 +177,10 @@ def test_model_of_another_latent_size(tmp_path, trained_mnist, capsys):
     line = _error(capsys, _generate(models, data_dir, tmp_path, "--model", MODEL, "--latent-dim", "3"))
     assert line == (f"error: --latent-dim 3 was given, but {MODEL} has latent dim 2; drop --latent-dim or pick "
                     "another model with --model")
-    (models / f"{MODEL}_params.json").unlink()  # without the params file the shapes still decide
+    (models / f"{MODEL}_params.json").unlink()  # without the params file the file's shapes decide, the same way
     line = _error(capsys, _generate(models, data_dir, tmp_path, "--model", MODEL, "--latent-dim", "3"))
-    assert line == (f"error: {models / (MODEL + '_decoder.h5')} has latent dim 2, the params say 3; pass "
-                    "--latent-dim 2 or another --model")
+    assert line == (f"error: --latent-dim 3 was given, but {MODEL} has latent dim 2; drop --latent-dim or pick "
+                    "another model with --model")
 
 
 def test_lambda_layers_are_refused_in_safe_mode(tmp_path):
@@ -276,3 +277,108 @@ def test_corrupt_dataset_in_a_real_process_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (f"error: {path}: truncated or corrupt npz file (not a complete "
                                                    "zip archive); delete it and fetch it again")
+
+
+# --- a params file the user broke -------------------------------------------------------------------
+
+PARAMS_LINES = (ROOT / "mnist_params.py").read_text().splitlines()
+
+
+def _broken_params_run(tmp_path, line: int | None, text: str, *args: str, script: str = "mnist_train.py"):
+    """Run a copy of ``script`` whose ``mnist_params.py`` has ``text`` in place of line ``line`` (1-based; None:
+    no params file at all), in a real process; a trained model in its models dir must stay untouched."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    shutil.copy(ROOT / script, folder / script)
+    (folder / "vaelab").symlink_to(ROOT / "vaelab")  # the package, without the real params modules beside it
+    if line is not None:
+        lines = list(PARAMS_LINES) + [""] * max(0, line - len(PARAMS_LINES))
+        lines[line - 1] = text
+        (folder / "mnist_params.py").write_text("\n".join(lines) + "\n")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ld_2_id_512_e_60_decoder.h5").write_bytes(b"trained weights")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(folder / script), "--models-dir", str(models), *args],
+                         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert sorted(p.name for p in models.iterdir()) == ["ld_2_id_512_e_60_decoder.h5"]
+    assert (models / "ld_2_id_512_e_60_decoder.h5").read_bytes() == b"trained weights"
+    return out
+
+
+@pytest.mark.parametrize("line, text, message", [
+    (14, "epochs = 60 +", "mnist_params.py, line 14: invalid syntax"),
+    (6, "    latent_dim = 2", "mnist_params.py, line 6: unexpected indent"),
+    (4, "import numpyy", "mnist_params.py, line 4: ModuleNotFoundError: No module named 'numpyy'"),
+    (7, "intermediate_dim = intermediat", "mnist_params.py, line 7: NameError: name 'intermediat' is not defined"),
+    (8, "epochs = 60 / 0", "mnist_params.py, line 8: ZeroDivisionError: division by zero"),
+])
+def test_a_broken_params_file_is_one_line_naming_file_and_line(tmp_path, line, text, message):
+    out = _broken_params_run(tmp_path, line, text)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == f"error: {message}\n"
+
+
+def test_a_broken_params_file_with_debug_shows_the_original_traceback(tmp_path):
+    out = _broken_params_run(tmp_path, 8, "epochs = 60 / 0", "--debug", script="mnist_generate.py")
+    assert out.returncode == 1 and "Traceback" in out.stderr
+    assert "ZeroDivisionError: division by zero" in out.stderr and 'mnist_params.py", line 8' in out.stderr
+
+
+def test_a_missing_params_file_is_one_line(tmp_path):
+    out = _broken_params_run(tmp_path, None, "", script="mnist_2d_latent_space_and_generate.py")
+    assert out.returncode == 2
+    assert out.stderr == ("error: mnist_params.py not found: the scripts read their params from it, beside them; "
+                          "restore it (e.g. git checkout mnist_params.py)\n")
+
+
+# --- --data-dir and --model that name directories -----------------------------------------------------
+
+
+def test_a_data_dir_that_is_not_a_directory_is_one_line_and_downloads_nothing(tmp_path, capsys, monkeypatch):
+    from vaelab import downloads
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(downloads, "fetch", no_download)
+    missing = tmp_path / "no-such-dir"
+    line = _error(capsys, run_script("mnist_train.py", "--data-dir", missing, "--models-dir", tmp_path / "m", *TRAIN))
+    assert line == (f"error: --data-dir {missing} is not a directory (it does not exist); pass the directory that "
+                    f"holds the dataset files, or leave it out to use {data.KERAS_CACHE} (downloading there when "
+                    "needed)")
+    npz = _npz(tmp_path / "d" / "mnist.npz")
+    line = _error(capsys, run_script("mnist_generate.py", "--data-dir", npz, "--models-dir", tmp_path / "m"))
+    assert line == f"error: --data-dir {npz} is a file, not a directory; pass the directory that holds it " \
+                   f"(--data-dir {npz.parent})"
+    assert not (tmp_path / "m").exists()  # stopped while parsing the command line
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(missing))
+    line = _error(capsys, run_script("mnist_train.py", "--models-dir", tmp_path / "m", *TRAIN))
+    assert line.startswith(f"error: VAELAB_DATA_DIR={missing} is not a directory (it does not exist);")
+
+
+def test_model_given_as_a_directory_finds_the_only_model_there(tmp_path, trained_mnist, capsys):
+    models, data_dir = _models(tmp_path, trained_mnist)
+    # the params name ld_2_id_512_e_60, which is not there: the only model there is used
+    code = run_script("mnist_generate.py", "--model", models, "--data-dir", data_dir, "--results-dir",
+                      tmp_path / "r", "--no-prompt", "--grid", "2")
+    assert code == 0
+    assert f"--model {models}: using {MODEL}, the only mnist model there" in capsys.readouterr().out
+    assert (tmp_path / "r" / f"{MODEL}_random_normal.png").is_file()
+    # a second model, and one of another dataset that is not counted
+    for prefix, dataset in (("ld_2_id_32_e_2", "mnist"), ("cifar10_ld_2_conv_3_id_8_e_1", "cifar10")):
+        shutil.copy(models / f"{MODEL}_decoder.h5", models / f"{prefix}_decoder.h5")
+        (models / f"{prefix}_params.json").write_text(json.dumps({"dataset": dataset}))
+    line = _error(capsys, run_script("mnist_generate.py", "--model", models, "--no-prompt"))
+    assert line == (f"error: --model {models}: 2 mnist models there (ld_2_id_32_e_1, ld_2_id_32_e_2) and none is "
+                    f"the one the params name (ld_2_id_512_e_60); pick one: --model {models / 'ld_2_id_32_e_1'}")
+    # the one the params name wins
+    code = run_script("mnist_generate.py", "--model", models, "--intermediate-dim", "32", "--epochs", "1",
+                      "--data-dir", data_dir, "--results-dir", tmp_path / "r2", "--no-prompt", "--grid", "2")
+    assert code == 0 and (tmp_path / "r2" / f"{MODEL}_random_normal.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = _error(capsys, run_script("mnist_generate.py", "--model", empty, "--no-prompt"))
+    assert line == (f"error: --model {empty}: no mnist model in this directory (no …_decoder.h5 or "
+                    "…_generator.h5); "
+                    "pass the directory that holds it, or a model's path")

@@ -196,6 +196,7 @@ def test_preprocess_script_writes_the_cache_and_reports_missing_sources(caltech_
                       "--cache-dir", tmp_path / "cache", "--no-progress")
     assert code == 0
     _check_cache(tmp_path / "cache" / "caltech101_24_squash.npz", 24)
+    (tmp_path / "nothing").mkdir()
     assert run_script("dataset/caltech101_preprocess.py", "--data-dir", tmp_path / "nothing") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Caltech101 not found") and "Traceback" not in "".join(err)
@@ -216,11 +217,12 @@ def test_cifar10_downloads_the_official_archive_with_its_sha256_when_nothing_is_
         tar.add(cifar_dir / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     calls = []
 
-    def fake_download(fname, file_hash, subdir="", origin=None):
-        calls.append((fname, file_hash, origin))
+    def fake_download(remote):
+        calls.append((remote.name, remote.file_hash, remote.url))
         return archive
 
     monkeypatch.setattr(data, "_download", fake_download)
+    (tmp_path / "empty").mkdir()
     ds = data.load_cifar10(tmp_path / "empty")
     assert calls == [("cifar-10-python.tar.gz",
                       "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",

@@ -280,7 +280,8 @@ def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_d
     prefix = "ld_2_id_16_e_1"
     chief = sorted(p.name for p in (tmp_path / "models0").iterdir())
     assert chief == sorted([f"{prefix}_{s}" for s in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl",
-                                                      "history.json", "params.json", "log.csv")]
+                                                      "history.json", "params.json", "log.csv",
+                                                      "architecture.txt")]
                    + ["checkpoints", "tensorboard"])
     other = tmp_path / "models1"
     assert not other.exists() or not any(other.iterdir())

@@ -269,7 +269,7 @@ def test_train_script_saves_everything_and_applies_the_schedule(trained_fashion)
 
     models, _, prefix = trained_fashion
     for suffix in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl", "history.json", "params.json",
-                   "test.json", "best.weights.h5", "log.csv"):
+                   "test.json", "best.weights.h5", "log.csv", "architecture.txt"):
         assert (models / f"{prefix}_{suffix}").is_file(), suffix
     history = load_history(models / f"{prefix}_history.pkl")
     np.testing.assert_allclose(history["learning_rate"], [1e-3, 1e-3, 1e-4], rtol=1e-6)  # drop after 2 epochs
@@ -331,6 +331,29 @@ def test_morph_decodes_alpha_zero_exactly_as_mean_a(trained_fashion):
     np.testing.assert_array_equal(trained.decode(strip)[0], trained.decode(means[3:4])[0])
 
 
+def test_explore_gets_class_morph_sliders_over_the_test_set_means(trained_fashion, tmp_path, monkeypatch):
+    from test_explorer import Opened
+
+    from vaelab.experiments import FASHION_MNIST
+    from vaelab.trained import load_trained
+    from vaelab.latent import class_means
+
+    opened = Opened(monkeypatch)
+    models, data, prefix = trained_fashion
+    code = run_script("fashion_mnist_morph.py", "--data-dir", data, "--models-dir", models, "--results-dir",
+                      tmp_path, "--epochs", "3", "--limit", "128", "--amount-to-generate", "2",
+                      "--amount-of-vector-multipliers", "2", "--from", "dress", "--to", "trouser", "--explore")
+    assert code == 0
+    (call,) = opened.calls
+    morph = call["morph"]
+    assert (morph.a, morph.b, morph.alpha_max) == (3, 1, 2.0) and list(morph.class_names) == list(FASHION_CLASSES)
+    trained = load_trained(FASHION_MNIST, params_mod.FashionMnistParams(epochs=3), models)
+    ds = load_fashion_mnist(data, limit=128)
+    means = class_means(trained.encode(ds.x_test), ds.y_test, 10)
+    np.testing.assert_allclose(morph.fn(7, 9, 0.5), means[7] + 0.5 * means[9], atol=1e-6)
+    assert call["scatter"].z.shape == (128, 3) and call["latent_dim"] == 3
+
+
 def test_morph_train_flag_trains_first_and_says_so(fashion_dir, tmp_path, capsys):
     models, results = tmp_path / "models", tmp_path / "results"
     code = run_script("fashion_mnist_morph.py", "--data-dir", fashion_dir, "--models-dir", models,
@@ -340,7 +363,8 @@ def test_morph_train_flag_trains_first_and_says_so(fashion_dir, tmp_path, capsys
     assert "training it first (--train)" in capsys.readouterr().out
     prefix = "fashion_mnist_ld_3_e_1"
     assert (models / f"{prefix}_decoder.h5").is_file()
-    assert sorted(results.iterdir()) == sorted(morph_images(results, prefix, [("bag", "coat")]))
+    assert sorted(results.iterdir()) == sorted(morph_images(results, prefix, [("bag", "coat")])
+                                               + [results / f"{prefix}_history.png"])  # from the training
 
 
 def test_missing_model_and_unknown_class_are_one_line_errors(fashion_dir, tmp_path, capsys):

@@ -5,12 +5,12 @@ import os
 import subprocess
 import sys
 
-import h5py
 import keras
 import numpy as np
 import pytest
 
 from conftest import ROOT, run_script
+from keras2_fixtures import dense, write_keras2_model
 from vaelab import artifacts
 
 
@@ -19,7 +19,7 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     names = sorted(p.name for p in models.iterdir())
     tensorboard = ["tensorboard"] if keras.backend.backend() == "tensorflow" else []  # TF-only callback
     assert names == sorted([f"{prefix}_{s}" for s in ("vae.h5", "encoder.h5", "decoder.h5", "history.pkl",
-                                                       "history.json", "params.json", "log.csv")]
+                                                       "history.json", "params.json", "log.csv", "architecture.txt")]
                   + ["checkpoints"] + tensorboard)
     history = artifacts.load_history(models / f"{prefix}_history.pkl")
     assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss",
@@ -29,6 +29,54 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
     params = json.loads((models / f"{prefix}_params.json").read_text())
     assert params["dataset"] == "mnist" and params["intermediate_dim"] == 32 and params["epochs"] == 1
     assert (models / "tensorboard" / prefix).is_dir() == bool(tensorboard)
+
+
+def test_training_draws_its_history_and_writes_its_architecture(trained_mnist):
+    models, _, prefix = trained_mnist
+    assert (models.parent / "results" / f"{prefix}_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (models / f"{prefix}_architecture.txt").read_text()
+    encoder, decoder = (artifacts.load_model(models / f"{prefix}_{kind}.h5") for kind in ("vae", "decoder"))
+    encoder = encoder.encoder  # with z_log_var, as trained
+    # 784 -> 32 (+ bias) -> two heads of 2; 2 -> 32 -> 784
+    assert encoder.count_params() == 784 * 32 + 32 + 2 * (32 * 2 + 2) == 25252
+    assert decoder.count_params() == 2 * 32 + 32 + 32 * 784 + 784 == 25968
+    assert text.count("Total params:") == 2
+    assert "Model: \"encoder\"" in text and "Total params: 25,252 (" in text
+    assert "Model: \"decoder\"" in text and "Total params: 25,968 (" in text
+    assert "encoder_hidden (Dense)" in text and "x_hat (Dense)" in text and "(None, 784)" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_summary_prints_the_architecture_and_trains_nothing(trained_mnist, tmp_path, capsys):
+    models, _, prefix = trained_mnist
+    code = run_script("mnist_train.py", "--summary", "--intermediate-dim", "32", "--epochs", "1",
+                      "--models-dir", tmp_path / "m", "--results-dir", tmp_path / "r")
+    assert code == 0
+    assert capsys.readouterr().out == (models / f"{prefix}_architecture.txt").read_text()
+    assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_history_figure_draws_the_numbers_and_the_learning_rate_only_when_it_changes():
+    from vaelab import plots
+
+    history = {"loss": [3.0, 2.0, 1.5], "val_loss": [3.5, 2.5, 2.0], "reconstruction_loss": [2.5, 1.6, 1.2],
+               "val_reconstruction_loss": [3.0, 2.0, 1.7], "kl_loss": [0.5, 0.4, 0.3], "val_kl_loss": [0.5, 0.5, 0.3],
+               "learning_rate": [1e-3, 1e-3, 1e-4]}
+    fig = plots.history_figure(history)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["loss", "reconstruction term", "KL term (nats)",
+                                               "learning rate"]
+    for ax, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
+        train, val = ax.get_lines()
+        assert list(train.get_xdata()) == [1, 2, 3] and list(train.get_ydata()) == history[key]
+        assert list(val.get_ydata()) == history[f"val_{key}"]
+    assert list(axes[3].get_lines()[0].get_ydata()) == [1e-3, 1e-3, 1e-4] and axes[3].get_yscale() == "log"
+    assert len(plots.history_figure({**history, "learning_rate": [1e-3] * 3}).axes) == 3
+    no_val = plots.history_figure({k: v for k, v in history.items() if not k.startswith("val_")})
+    assert [len(ax.get_lines()) for ax in no_val.axes] == [1, 1, 1, 1]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_reloaded_decoder_matches_the_vae_decoder(trained_mnist):
@@ -103,32 +151,8 @@ def test_3d_script_writes_scatter_slices_and_gif(tmp_path, mnist_dir):
 
 def _write_keras2_generator(path, w1, b1, w2, b2):
     """The HDF5 layout Keras 2.0 wrote for the original scripts' `generator` model (x -> decoded)."""
-    def dense(name, units, act, inbound):
-        return {"name": name, "class_name": "Dense", "inbound_nodes": [[[inbound, 0, 0, {}]]],
-                "config": {"name": name, "trainable": True, "units": units, "activation": act, "use_bias": True,
-                           "kernel_initializer": {"class_name": "VarianceScaling", "config": {
-                               "scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None}},
-                           "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
-                           "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
-                           "bias_constraint": None}}
-    config = {"class_name": "Model", "config": {"name": "model_3", "layers": [
-        {"name": "input_2", "class_name": "InputLayer", "inbound_nodes": [],
-         "config": {"batch_input_shape": [None, w1.shape[0]], "dtype": "float32", "sparse": False,
-                    "name": "input_2"}},
-        dense("dense_3", w1.shape[1], "relu", "input_2"), dense("dense_4", w2.shape[1], "sigmoid", "dense_3")],
-        "input_layers": [["input_2", 0, 0]], "output_layers": [["dense_4", 0, 0]]}}
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = b"2.0.8"
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps(config).encode()
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"input_2", b"dense_3", b"dense_4"]
-        g.create_group("input_2").attrs["weight_names"] = np.array([], dtype="S")
-        for name, (w, b) in (("dense_3", (w1, b1)), ("dense_4", (w2, b2))):
-            lg = g.create_group(name)
-            lg.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
-            lg.create_dataset(f"{name}/kernel:0", data=w)
-            lg.create_dataset(f"{name}/bias:0", data=b)
+    write_keras2_model(path, (w1.shape[0],), [("dense_3", "Dense", dense(w1.shape[1], "relu"), (w1, b1)),
+                                              ("dense_4", "Dense", dense(w2.shape[1], "sigmoid"), (w2, b2))])
 
 
 def test_keras2_generator_file_loads_and_decodes(tmp_path, trained_mnist):

@@ -41,6 +41,12 @@ def cifar2d_trained(tmp_path_factory):
 
 
 @pytest.fixture
+def cifar3d_trained(tmp_path_factory):
+    return _train(tmp_path_factory, "cifar3d", "cifar10_train.py", write_cifar_dir, "--latent-dim", "3",
+                  "--limit", "32")
+
+
+@pytest.fixture
 def caltech92_trained(tmp_path_factory):
     return _train(tmp_path_factory, "caltech92", "caltech101_92_train.py", write_caltech_folder, "--batch-size", "2")
 
@@ -99,6 +105,25 @@ def test_cifar10_generate_scatters_a_2d_latent_space(cifar2d_trained, tmp_path):
                       "--model", "cifar10_ld_2_conv_3_id_8_e_1", "--no-prompt", "--grid", "3")
     assert code == 0
     assert (results / "cifar10_ld_2_conv_3_id_8_e_1_latent.png").is_file()
+
+
+def test_cifar10_generate_scatters_a_3d_latent_space_and_explores_it(cifar3d_trained, tmp_path, monkeypatch):
+    from test_explorer import Opened
+
+    opened = Opened(monkeypatch)
+    data, models = cifar3d_trained
+    results = tmp_path / "results"
+    prefix = "cifar10_ld_3_conv_3_id_8_e_1"
+    code = run_script("cifar10_generate.py", "--data-dir", data, "--models-dir", models, "--results-dir", results,
+                      "--model", prefix, "--grid", "3", "--explore")
+    assert code == 0
+    assert sorted(p.name for p in results.iterdir()) == [f"{prefix}_latent3d.png", f"{prefix}_random_normal.png",
+                                                         f"{prefix}_reconstructions.png"]
+    w, h, _ = _png(results / f"{prefix}_latent3d.png")
+    assert w > 400 and h > 400
+    (call,) = opened.calls
+    assert call["latent_dim"] == 3 and call["scatter"].z.shape == (CIFAR_TEST, 3)
+    assert call["decode"](np.zeros((1, 3))).shape == (1, 32, 32, 3)
 
 
 def test_generate_without_a_model_names_the_train_command(tmp_path, capsys):

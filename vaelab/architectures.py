@@ -78,6 +78,31 @@ def build_dense(params, image_shape, out_channels):
     return encoder, keras.Model(z, out, name="decoder")
 
 
+def _mixtures(params, channels_out: int, image_channels: int) -> dict:
+    """The likelihood entries a decoder's output width shows: more numbers per pixel than colour channels are the
+    discretized logistic's mixture parameters."""
+    if channels_out == image_channels:
+        return {}
+    from vaelab import discretized
+
+    try:
+        return {"likelihood": discretized.NAME, "mixtures": discretized.mixtures_from(channels_out, image_channels)}
+    except ValueError:
+        return {}  # no model of this project; loading it says so
+
+
+def infer_dense(params, decoder, encoder) -> dict:
+    """Entries a dense model's files show: the hidden widths (decoder ``z -> h_n -> ... -> h_1 -> pixels``)."""
+    dense = [k for k in decoder.kernels if len(k) == 2]
+    hidden = [k[1] for k in reversed(dense[:-1])]
+    if not hidden:
+        return {}
+    found = ({"intermediate_dim": hidden[0]} if len(hidden) == 1 and not params.hidden_dims
+             else {"hidden_dims": ",".join(map(str, hidden))})
+    h, w, c = params.IMAGE_SHAPE
+    return {**found, **_mixtures(params, dense[-1][1] // (h * w), c)}
+
+
 def dense_token(params, defaults) -> str:
     return f"dense_h_{'-'.join(map(str, hidden_layers(params)))}"
 
@@ -164,6 +189,30 @@ def build_conv(params, image_shape, out_channels):
     return encoder, keras.Model(z, out, name="decoder")
 
 
+def infer_conv(params, decoder, encoder) -> dict:
+    """Entries a conv model's files show: widths, filters, kernel sizes, strides, the output's likelihood."""
+    dense = [k for k in decoder.kernels if len(k) == 2]
+    conv = [k for k in decoder.kernels if len(k) == 4]  # ConvTranspose (h, w, out, in) ..., Conv2D (h, w, in, out)
+    if len(conv) < 2 or not dense:
+        return {}
+    found = {"intermediate_dim": dense[0][1], "filters": conv[0][2], "num_conv": conv[0][0],
+             "first_kernel": conv[-1][0], **_mixtures(params, conv[-1][3], params.IMAGE_SHAPE[-1])}
+    strides = _strides(encoder.configs, "Conv2D") or _strides(decoder.configs, "Conv2DTranspose")
+    return {**found, "strides": strides} if strides else found
+
+
+def _strides(configs: list[dict], kind: str) -> str | None:
+    """``"1,2,1,1"`` from the encoder's four Conv2D, or from the decoder's three Conv2DTranspose (which mirror
+    convolutions 4, 3, 2; the first stride is always 1)."""
+    strides = [layer["config"].get("strides") for layer in configs if layer.get("class_name") == kind]
+    strides = [s[0] if isinstance(s, (list, tuple)) else s for s in strides]
+    if kind == "Conv2D" and len(strides) == 4 and all(isinstance(s, int) for s in strides):
+        return ",".join(map(str, strides))
+    if kind == "Conv2DTranspose" and len(strides) == 3 and all(isinstance(s, int) for s in strides):
+        return ",".join(map(str, [1, *reversed(strides)]))
+    return None
+
+
 def check_conv(params, image_shape) -> None:
     conv_output_padding(params, image_shape)
 
@@ -210,6 +259,18 @@ def build_conv_bn(params, image_shape, out_channels):
         h = _conv_bn_relu(h, conv, f"decoder_deconv{i + 1}")
     out = layers.Conv2DTranspose(out_channels, 3, padding="same", name="x_hat", dtype="float32")(h)
     return encoder, keras.Model(z, out, name="decoder")
+
+
+def infer_conv_bn(params, decoder, encoder) -> dict:
+    """Entries a conv_bn model's files show: the filters (every decoder conv is a transposed one) and, from the
+    encoder, the number of conv layers."""
+    conv = [k for k in decoder.kernels if len(k) == 4]
+    if not conv:
+        return {}
+    found = {"filters": conv[-1][3], **_mixtures(params, conv[-1][2], params.IMAGE_SHAPE[-1])}
+    if encoder.kernels:
+        found["conv_layers"] = sum(len(k) == 4 for k in encoder.kernels)
+    return found
 
 
 def check_conv_bn(params, image_shape) -> None:
@@ -318,6 +379,8 @@ class Architecture:
     build: Callable  # (params, image_shape, out_channels) -> (encoder, decoder)
     check: Callable = lambda params, image_shape: None  # raises UserError when it cannot do the image size
     token: Callable | None = None  # (params, defaults) -> file-name token; default: the name
+    # (params, decoder, encoder) -> the entries a saved model's files show (vaelab.modelfile); None: the latent size only
+    infer: Callable | None = None
     flat_input: bool = False  # the encoder takes flattened images
     hierarchical: bool = False  # the decoder takes [z, *features] and returns (out, kl, log_qp)
 
@@ -326,13 +389,13 @@ class Architecture:
 
 
 DENSE = Architecture("dense", "MLP encoder and decoder: hidden_dims (or one layer of intermediate_dim)",
-                     build_dense, token=dense_token, flat_input=True)
+                     build_dense, token=dense_token, infer=infer_dense, flat_input=True)
 CONV = Architecture("conv", "the original conv/deconv stack: four convolutions (first_kernel, num_conv, strides, "
                             "filters), a Dense layer of intermediate_dim", build_conv, check_conv,
-                    token=lambda p, d: f"conv{p.filters}")
+                    token=lambda p, d: f"conv{p.filters}", infer=infer_conv)
 CONV_BN = Architecture("conv_bn", "the Fashion-MNIST design: conv_layers 3x3 Conv-BatchNorm-ReLU (filters), "
                                   "two stride-2 transposed convolutions back", build_conv_bn, check_conv_bn,
-                       token=lambda p, d: f"convbn{p.filters}")
+                       token=lambda p, d: f"convbn{p.filters}", infer=infer_conv_bn)
 RESNET = Architecture("resnet", "residual conv encoder/decoder (filters, blocks per resolution) with one global "
                                 "latent vector", build_resnet, check_resnet,
                       token=lambda p, d: f"resnet{p.filters}x{p.blocks}")

@@ -63,6 +63,11 @@ class ModelFiles:
         return self._p("params.json")
 
     @property
+    def architecture(self) -> Path:
+        """The encoder's and decoder's ``summary()``, as text."""
+        return self._p("architecture.txt")
+
+    @property
     def csv_log(self) -> Path:
         return self._p("log.csv")
 
@@ -277,21 +282,58 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _h5_weight_sets(f) -> list[list]:
+    """The weight datasets (name, h5py dataset) of each layer that has weights, in saved order."""
+    group = f["model_weights"] if "model_weights" in f else f
+    out = []
+    for name in map(_text, group.attrs["layer_names"]):
+        g = group[name]
+        weight_names = [_text(w) for w in g.attrs.get("weight_names", [])]
+        if weight_names:
+            out.append([(w, g[w]) for w in weight_names])
+    return out
+
+
 def h5_layer_weights(path) -> list[list]:
     """The weight arrays of each layer that has weights, in saved order, from a Keras HDF5 file."""
     import h5py
     import numpy as np
 
     with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "model_weights" in f else f
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
+        return [[np.asarray(d) for _, d in layer] for layer in _h5_weight_sets(f)]
+
+
+def h5_kernel_shapes(path) -> list[tuple[int, ...]]:
+    """The shapes of the Dense (2-D) and convolution (4-D) kernels in a Keras HDF5 file, in saved order, the
+    layers of nested models included; read without loading any weights (Keras 2 and 3 files alike)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return [tuple(d.shape) for layer in _h5_weight_sets(f) for name, d in layer
+                if name.split("/")[-1].split(":")[0] == "kernel" and len(d.shape) in (2, 4)]
+
+
+def h5_layer_configs(path) -> list[dict]:
+    """``{"class_name", "config"}`` of every layer in a Keras HDF5 file's ``model_config`` (nested models'
+    layers in their place); empty when the file has none."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("model_config")
+    if raw is None:
+        return []
+
+    def flatten(model: dict) -> list[dict]:
         out = []
-        for name in names:
-            g = group[name]
-            weight_names = [w.decode() if isinstance(w, bytes) else w for w in g.attrs.get("weight_names", [])]
-            if weight_names:
-                out.append([np.asarray(g[w]) for w in weight_names])
+        for layer in model.get("config", {}).get("layers", []):
+            out.extend(flatten(layer) if "layers" in layer.get("config", {}) else [layer])
         return out
+
+    return flatten(json.loads(_text(raw)))
 
 
 def copy_h5_weights(path, model) -> None:

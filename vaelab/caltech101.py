@@ -38,6 +38,7 @@ FOLDER = "101_ObjectCategories"
 INNER_TAR = "101_ObjectCategories.tar.gz"
 OFFICIAL_ZIP = "caltech-101.zip"
 OFFICIAL_URL = "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip"
+OFFICIAL_MD5 = "3138e1922a9193bfa496528edbbc45d0"  # as CaltechDATA publishes it for caltech-101.zip
 BACKGROUND = "BACKGROUND_Google"
 FITS = ("crop", "squash")
 SIZES = (92, 128)
@@ -283,7 +284,7 @@ def load(data_dir=None, size: int = 92, fit: str = "crop", limit: int | None = N
         source = find_source(dirs)
         if source is None:
             raise UserError(f"Caltech101 not found: put {OFFICIAL_ZIP}, {INNER_TAR} or the extracted {FOLDER}/ "
-                            f"in {dirs[0]} (download: {OFFICIAL_URL})")
+                            f"in {dirs[0]} or pass --data-dir DIR holding one ({_fetch_hint()})")
         out_dir = Path(cache_dir) if cache_dir else _writable_dir(source.parent, dirs)
         print(f"caltech101: no {name} yet; building it from {source}")
         cache = preprocess(source, size, fit, out_dir, progress=progress).path
@@ -294,6 +295,12 @@ def load(data_dir=None, size: int = 92, fit: str = "crop", limit: int | None = N
     data = Dataset(f"caltech101_{size}", images[train], labels[train], images[test], labels[test], names,
                    str(cache))
     return data
+
+
+def _fetch_hint() -> str:
+    from vaelab.data import fetch_hint
+
+    return fetch_hint("caltech101")
 
 
 def _writable_dir(preferred: Path, dirs: list[Path]) -> Path:
@@ -327,7 +334,7 @@ def preprocess_command(argv) -> int:
     source = args.source or find_source(dirs)
     if source is None or not Path(source).exists():
         raise UserError(f"Caltech101 not found{': ' + str(source) if source else ''}; put {OFFICIAL_ZIP}, "
-                        f"{INNER_TAR} or {FOLDER}/ in {dirs[0]} or pass --source (download: {OFFICIAL_URL})")
+                        f"{INNER_TAR} or {FOLDER}/ in {dirs[0]} or pass --source ({_fetch_hint()})")
     out_dir = args.cache_dir or _writable_dir(Path(source).parent, dirs)
     preprocess(Path(source), args.size, args.fit, out_dir, include_background=args.include_background,
                progress=not args.no_progress)

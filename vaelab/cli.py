@@ -30,11 +30,16 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
-def parser(description: str, params_cls: type[params_mod.Params], params_module: types.ModuleType | None = None,
-           extra_flags: bool = True) -> argparse.ArgumentParser:
-    """A parser with an override for every params entry plus the options every script has; ``extra_flags``
-    adds the entries' short aliases (``--k`` for ``--iwae-k``), which evaluate.py uses for its own options."""
+def parser(description: str, params_cls: type[params_mod.Params],
+           params_module: types.ModuleType | str | None = None, extra_flags: bool = True) -> argparse.ArgumentParser:
+    """A parser with an override for every params entry plus the options every script has.
+
+    ``params_module`` may be given by name (``"mnist_params"``): it is then read here, inside :func:`run`'s
+    error boundary, so a broken params file is a one-line error (:func:`vaelab.params.read_module`).
+    ``extra_flags`` adds the entries' short aliases (``--k`` for ``--iwae-k``); evaluate.py has its own ``--k``.
+    """
     p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    params_module = params_mod.as_module(params_module)
     defaults = params_mod.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):
@@ -47,8 +52,8 @@ def parser(description: str, params_cls: type[params_mod.Params], params_module:
                            help=f"{f.metadata.get('help', '')} (default: {default}"
                                 f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})")
     common = p.add_argument_group("files and runs")
-    common.add_argument("--data-dir", help="directory with the dataset files (default: $VAELAB_DATA_DIR, "
-                                           "then ~/.keras/datasets, then download)")
+    common.add_argument("--data-dir", type=_data_dir, help="directory with the dataset files (default: "
+                                                           "$VAELAB_DATA_DIR, then ~/.keras/datasets, then download)")
     common.add_argument("--models-dir", default="models", help="where models are saved and read (default: models)")
     common.add_argument("--results-dir", default="results", help="where figures are saved (default: results)")
     common.add_argument("--limit", type=_positive_int, metavar="N",
@@ -59,13 +64,12 @@ def parser(description: str, params_cls: type[params_mod.Params], params_module:
 
 def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g = p.add_argument_group("generating")
-    g.add_argument("--model", metavar="PREFIX",
-                   help="model file prefix in --models-dir (e.g. ld_2_id_512_e_60), or a path to it; "
-                        "default: the prefix the params give")
+    add_model_option(g, "ld_2_id_512_e_60")
     g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
                    help="decode this latent vector and save the image (repeatable)")
+    add_explore_option(g)
     return p
 
 
@@ -80,9 +84,42 @@ def add_interpolation_options(p: argparse.ArgumentParser) -> argparse.ArgumentPa
     return p
 
 
+class _ExploreAction(argparse.Action):
+    """``--explore``: checked as it is parsed, so a missing display stops the script before any loading."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from vaelab.explorer import require_display
+
+        require_display()
+        setattr(namespace, self.dest, True)
+
+
+def add_model_option(group, example: str) -> None:
+    group.add_argument("--model", metavar="PREFIX",
+                       help=f"the model: a file prefix in --models-dir (e.g. {example}), a path to one of its files, "
+                            "or a directory holding it (the model the params name there, else the only one); "
+                            "default: the prefix the params give")
+
+
+def add_explore_option(group) -> None:
+    group.add_argument("--explore", action=_ExploreAction,
+                       help="open the live explorer after the figures: click or drag on the latent scatter, move "
+                            "one slider per latent dimension, and the decoded image follows (needs a display; "
+                            "replaces the prompt)")
+
+
 def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options only train scripts have: checkpoints (docs/robustness.md), devices and precision
     (docs/distributed.md, checked by :mod:`vaelab.distribute`)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--summary", action="store_true",
+                   help="print the encoder's and decoder's layers, output shapes and parameter counts for these "
+                        "params, then exit without reading data or training (every training also writes them to "
+                        "<prefix>_architecture.txt beside the model)")
+
     g = p.add_argument_group("checkpoints (see docs/robustness.md)")
     g.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")
@@ -117,6 +154,14 @@ def _parse_bool(text: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _data_dir(text: str) -> str:
+    """``--data-dir`` must name a directory: checked as it is parsed, before any model, data or download."""
+    from vaelab.data import check_data_dir
+
+    check_data_dir(text)
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -154,6 +199,10 @@ def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = No
     argv = glue_negative_vectors(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not debug:
+        from vaelab.startup import quiet_import
+
+        quiet_import()  # TensorFlow's start-up lines out of the output; real errors still show
     try:
         code = main(*main_args, argv)
     except UserError as e:

@@ -65,13 +65,27 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
+def check_data_dir(path: str | os.PathLike, given_as: str = "--data-dir {}") -> Path:
+    """``path`` if it is a directory, else a one-line :class:`UserError` (before any download is tried);
+    ``given_as`` says where the path came from."""
+    folder, source = Path(path).expanduser(), given_as.format(path)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise UserError(f"{source} is a file, not a directory; pass the directory that holds it "
+                        f"(--data-dir {folder.parent})")
+    raise UserError(f"{source} is not a directory (it does not exist); pass the directory that holds the "
+                    f"dataset files, or leave it out to use {KERAS_CACHE} (downloading there when needed)")
+
+
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where to look for dataset files, in order."""
+    """Where to look for dataset files, in order: ``data_dir`` or ``$VAELAB_DATA_DIR`` (which must be
+    directories), then the Keras cache."""
     dirs = []
     if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
+        dirs.append(check_data_dir(data_dir))
     elif os.environ.get("VAELAB_DATA_DIR"):
-        dirs.append(Path(os.environ["VAELAB_DATA_DIR"]).expanduser())
+        dirs.append(check_data_dir(os.environ["VAELAB_DATA_DIR"], "VAELAB_DATA_DIR={}"))
     dirs.append(KERAS_CACHE)
     return dirs
 
@@ -175,23 +189,21 @@ def _read_idx_set(folder: Path) -> tuple[np.ndarray, ...]:
     return tuple(read_idx(pick(n)) for n in IDX_NAMES)
 
 
-def _download(fname: str, file_hash: str, subdir: str = "", origin: str | None = None) -> Path:
+def _download(remote: "RemoteFile") -> Path:
     """Download one official file into the Keras cache, verified by its published hash.
 
-    ``origin`` is the full URL; by default the file is fetched from Keras's dataset bucket.
-
     :func:`vaelab.downloads.fetch` renames the file into place only once its hash matches, so a failed
-    or partial download leaves nothing that a later run would read.
+    or partial download leaves nothing that a later run would read. Offline, the message says where the
+    file comes from (URL and hash) and where it goes.
     """
     from vaelab import downloads
 
-    target = KERAS_CACHE / subdir / fname
+    target = remote.path(KERAS_CACHE)
     try:
-        return downloads.fetch(origin or KERAS_ORIGIN + fname, target, file_hash)
+        return downloads.fetch(remote.url, target, remote.file_hash)
     except downloads.DownloadError as e:
-        raise UserError(f"{fname} was not found locally and could not be downloaded ({e}); "
-                        f"put it at {target} or pass --data-dir DIR holding it "
-                        "(offline copies: python ../shared/datasets/install.py DIR)") from None
+        raise UserError(f"{remote.name} was not found locally and could not be downloaded ({e}); "
+                        f"{remote.get_it(target)}") from None
 
 
 def load_mnist(data_dir=None, limit: int | None = None, download: bool = True) -> Dataset:
@@ -209,9 +221,8 @@ def load_mnist(data_dir=None, limit: int | None = None, download: bool = True) -
     if folder is not None:
         return _from_uint8("mnist", _read_idx_set(folder), str(folder), MNIST_CLASSES).limit(limit)
     if not download:
-        raise UserError(f"MNIST not found: put mnist.npz in {dirs[0]} (offline copies: "
-                        "python ../shared/datasets/install.py DIR)")
-    path = _download("mnist.npz", MNIST_NPZ_SHA256)
+        raise UserError(f"MNIST not found: put mnist.npz in {dirs[0]} ({fetch_hint('mnist')})")
+    path = _download(DOWNLOADS["mnist"][0])
     return _from_uint8("mnist", read_mnist_npz(path), str(path), MNIST_CLASSES).limit(limit)
 
 
@@ -225,9 +236,10 @@ def load_fashion_mnist(data_dir=None, limit: int | None = None, download: bool =
     folder = _find_idx_set(dirs + [DEBIAN_FASHION_DIR], ("fashion-mnist", ""))
     if folder is None:
         if not download:
-            raise UserError(f"Fashion-MNIST not found: put the four IDX .gz files in {dirs[0]}/fashion-mnist")
-        for name in IDX_NAMES:
-            _download(name, FASHION_MD5[name], subdir="fashion-mnist")
+            raise UserError(f"Fashion-MNIST not found: put the four IDX .gz files in {dirs[0]}/fashion-mnist "
+                            f"({fetch_hint('fashion_mnist')})")
+        for remote in DOWNLOADS["fashion_mnist"]:
+            _download(remote)
         folder = KERAS_CACHE / "fashion-mnist"
     return _from_uint8("fashion_mnist", _read_idx_set(folder), str(folder), FASHION_CLASSES).limit(limit)
 
@@ -365,5 +377,100 @@ def load_cifar10(data_dir=None, limit: int | None = None, download: bool = True)
         if (d / CIFAR10_TAR).is_file():
             return read_cifar10_tar(d / CIFAR10_TAR).limit(limit)
     if not download:
-        raise UserError(f"CIFAR-10 not found: put {CIFAR10_DIR}/ or {CIFAR10_TAR} in {dirs[0]}")
-    return read_cifar10_tar(_download(CIFAR10_TAR, CIFAR10_SHA256, origin=CIFAR10_ORIGIN)).limit(limit)
+        raise UserError(f"CIFAR-10 not found: put {CIFAR10_DIR}/ or {CIFAR10_TAR} in {dirs[0]} "
+                        f"({fetch_hint('cifar10')})")
+    return read_cifar10_tar(_download(DOWNLOADS["cifar10"][0])).limit(limit)
+
+
+# --- the official files, and fetching them all ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One official dataset file: where it comes from, its published hash, where it goes in a data directory."""
+
+    name: str
+    url: str
+    file_hash: str  # sha256 (64 hex digits) or MD5 (32), whichever the publisher gives
+    subdir: str = ""
+
+    @property
+    def hash_kind(self) -> str:
+        from vaelab.downloads import hash_kind
+
+        return hash_kind(self.file_hash)
+
+    def path(self, folder) -> Path:
+        return Path(folder) / self.subdir / self.name
+
+    def get_it(self, target: Path, or_data_dir: bool = True) -> str:
+        """What to tell a user who is offline: where the file comes from and where it goes."""
+        inside = f"DIR/{self.subdir}" if self.subdir else "DIR"
+        return (f"download {self.url} ({self.hash_kind} {self.file_hash}) on a machine that is online and put it "
+                f"at {target}" + (f", or in {inside} and pass --data-dir DIR" if or_data_dir else ""))
+
+
+from vaelab import caltech101 as _caltech101  # noqa: E402 - constants only; caltech101 imports this module lazily
+
+# Every file the project downloads, by dataset: the loaders above and dataset/fetch.py use these entries.
+DOWNLOADS: dict[str, tuple[RemoteFile, ...]] = {
+    "mnist": (RemoteFile("mnist.npz", KERAS_ORIGIN + "mnist.npz", MNIST_NPZ_SHA256),),
+    "fashion_mnist": tuple(RemoteFile(n, KERAS_ORIGIN + n, FASHION_MD5[n], "fashion-mnist") for n in IDX_NAMES),
+    "cifar10": (RemoteFile(CIFAR10_TAR, CIFAR10_ORIGIN, CIFAR10_SHA256),),
+    "caltech101": (RemoteFile(_caltech101.OFFICIAL_ZIP, _caltech101.OFFICIAL_URL, _caltech101.OFFICIAL_MD5),),
+}
+
+
+def fetch_hint(dataset: str) -> str:
+    """``python dataset/fetch.py --only NAME`` and the official URLs with their hashes, for not-found messages."""
+    remotes = DOWNLOADS[dataset]
+    files = "; ".join(f"{r.url}, {r.hash_kind} {r.file_hash}" for r in remotes)
+    return (f"python dataset/fetch.py --only {dataset} downloads and verifies "
+            f"{'them' if len(remotes) > 1 else 'it'}; official file{'s' if len(remotes) > 1 else ''}: {files}")
+
+
+def fetch_command(argv) -> int:
+    """``dataset/fetch.py``: download and verify the official files of every dataset (or ``--only`` some) into
+    ``~/.keras/datasets`` or ``--data-dir``; files already there with the right hash are kept as they are."""
+    from vaelab import downloads
+    from vaelab.cli import OneLineErrorParser
+
+    p = OneLineErrorParser(prog="dataset/fetch.py", description="Download the official files of every dataset "
+                           "the project uses and verify their published hashes; files already there and valid are "
+                           "kept.")
+    p.add_argument("--data-dir", type=Path, default=KERAS_CACHE,
+                   help=f"where the files go, laid out as the loaders look for them (default: {KERAS_CACHE}); "
+                        "pass the same directory to the scripts' --data-dir")
+    p.add_argument("--only", metavar="NAMES", help=f"comma-separated datasets among {', '.join(DOWNLOADS)} "
+                                                   "(default: all)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in (args.only or ",".join(DOWNLOADS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in DOWNLOADS]
+    if unknown or not names:
+        raise UserError(f"--only {args.only!r}: unknown dataset {', '.join(unknown) or '(none given)'}; "
+                        f"choose among {', '.join(DOWNLOADS)}")
+    folder = args.data_dir.expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is a file, not a directory")
+    failed = []
+    for remote in (r for name in names for r in DOWNLOADS[name]):
+        target = remote.path(folder)
+        if target.is_file():
+            if downloads.file_digest(target, remote.hash_kind) == remote.file_hash:
+                print(f"{remote.name}: ok, {remote.hash_kind} verified ({target})")
+                continue
+            print(f"{remote.name}: {target} is not the official file ({remote.hash_kind} differs); "
+                  "downloading the official one (the present file is kept until it has arrived whole)")
+        print(f"{remote.name}: downloading {remote.url} ...", flush=True)
+        try:
+            downloads.fetch(remote.url, target, remote.file_hash)
+        except downloads.DownloadError as e:
+            print(f"{remote.name}: failed: {e}; {remote.get_it(target, or_data_dir=False)}")
+            failed.append(remote.name)
+            continue
+        print(f"{remote.name}: saved {target} ({target.stat().st_size / 1e6:.1f} MB, {remote.hash_kind} verified)")
+    if failed:
+        raise UserError(f"{len(failed)} file{'s' * (len(failed) > 1)} could not be downloaded ({', '.join(failed)}); "
+                        "each line above says where it comes from and where it goes")
+    return 0

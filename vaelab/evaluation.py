@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import math
 import platform
 import time
@@ -35,11 +34,11 @@ from vaelab.trained import load_vae
 
 
 def params_module_for(exp):
-    """The params module users edit for ``exp`` (``mnist_params``), if importable."""
-    try:
-        return importlib.import_module(exp.params_module)
-    except ImportError:
-        return None
+    """The params module users edit for ``exp`` (``mnist_params``), read inside the error boundary; None when it
+    is not there."""
+    from vaelab import params as params_mod
+
+    return params_mod.read_module(exp.params_module, missing_ok=True)
 
 
 def is_binary(x: np.ndarray) -> bool:
@@ -131,8 +130,7 @@ def evaluate_command(argv) -> int:
                    exp.params_cls, module, extra_flags=False)
     g = p.add_argument_group("evaluation")
     g.add_argument("--dataset", choices=sorted(names), default="mnist", help="which experiment (default: mnist)")
-    g.add_argument("--model", metavar="PREFIX", help="model file prefix in --models-dir, or a path; "
-                                                     "default: the prefix the params give")
+    cli.add_model_option(g, "ld_2_id_512_e_60")
     g.add_argument("--k", type=int, default=1000, help="importance samples per test image (default 1000; "
                                                        "5000 for publication numbers; 0 skips the IWAE bound)")
     g.add_argument("--elbo-samples", type=int, default=1, help="latent samples per image for the ELBO's "

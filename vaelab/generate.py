@@ -44,7 +44,8 @@ def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
 
 
 def decode_vectors_and_prompt(trained: Trained, args) -> None:
-    """Save the ``--z`` vectors, then run the prompt unless ``--no-prompt``."""
+    """Save the ``--z`` vectors, then open the explorer with ``--explore``, else run the prompt unless
+    ``--no-prompt``."""
     from vaelab import prompts
 
     for text in args.z:
@@ -53,16 +54,32 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
         except prompts.ParseError as e:
             raise UserError(f"--z {text!r}: {e}") from None
         save_vector_image(trained, z, args.results_dir)
-    if not args.no_prompt:
+    if getattr(args, "explore", False):
+        explore(trained, args)
+    elif not args.no_prompt:
         prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
 
 
-def test_set_scatter(trained: Trained, data_dir, limit, results_dir, what: str = "latent") -> Path:
-    """Encode the test set and save its latent scatter coloured by class."""
+def explore(trained: Trained, args, morph=None) -> None:
+    """``--explore``: the live explorer on ``trained``'s decoder, over the test set's scatter when the latent
+    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.morph.morph_control`)."""
+    from vaelab import explorer
+
+    scatter = None
+    if trained.latent_dim in (2, 3):
+        data, z = trained.test_codes(args.data_dir, args.limit)
+        scatter = explorer.Scatter(z, data.y_test, data.class_names)
+    explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                           title=trained.files.prefix, seed=trained.params.seed)
+
+
+def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:
+    """Encode the test set and save its latent scatter coloured by class (``_latent.png`` when 2-D,
+    ``_latent3d.png`` when 3-D)."""
     from vaelab import plots
 
-    data = trained.exp.dataset(trained.params, data_dir, limit)
-    z = trained.encode(data.x_test)
+    data, z = trained.test_codes(data_dir, limit)
+    what = "latent" if trained.latent_dim == 2 else "latent3d"
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
                                 title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
 
@@ -198,7 +215,7 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     trained = start_generate(exp, params_module, args)
     random_grid(trained, args.grid, args.results_dir, sampler_for(trained, args.sampler, args.data_dir, args.limit))
     reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)
-    if trained.latent_dim == 2:
+    if trained.latent_dim in (2, 3):
         test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     interpolations(trained, args)
     decode_vectors_and_prompt(trained, args)

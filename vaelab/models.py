@@ -263,6 +263,28 @@ def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int 
                image_shape=image_shape if arch.flat_input else None, name="vae")
 
 
+SUMMARY_WIDTH = 100  # characters per line of the architecture text
+
+
+def architecture_text(vae: VAE) -> str:
+    """The encoder's and the saved decoder's ``summary()`` (layers, output shapes, parameter counts) as text:
+    the ``…_architecture.txt`` beside every trained model, and what ``--summary`` prints."""
+    import os
+
+    texts: list[str] = []
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(SUMMARY_WIDTH)  # Keras draws the tables with rich, which wraps at this width
+    try:
+        for model in (vae.encoder, vae.decoder):
+            model.summary(line_length=SUMMARY_WIDTH, print_fn=lambda text, line_break=True: texts.append(text))
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    return "\n".join(text.rstrip() + "\n" for text in texts)
+
+
 @keras.saving.register_keras_serializable(package="vaelab")
 class SecondStageVAE(keras.Model):
     """The two-stage sampler's second VAE (Dai & Wipf 2019): codes z -> u -> z with MLPs and a Gaussian decoder

@@ -32,10 +32,9 @@ def add_morph_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="morph: mean_A + alpha * mean_B, alpha in [0, alpha_max]; interpolate: "
                         "(1 - alpha) * mean_A + alpha * mean_B, alpha in [0, 1] (default: morph)")
     g.add_argument("--train", action="store_true", help="train the model first when it does not exist yet")
-    g.add_argument("--model", metavar="PREFIX",
-                   help="model file prefix in --models-dir (e.g. fashion_mnist_ld_3_e_18), or a path to it; "
-                        "default: the prefix the params give")
+    cli.add_model_option(g, "fashion_mnist_ld_3_e_18")
     g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
+    cli.add_explore_option(g)
     return p
 
 
@@ -69,6 +68,16 @@ def morph_latents(means: np.ndarray, a: int, b: int, mode: str, n: int, alpha_ma
     return alphas, fn(means[a], means[b], alphas)
 
 
+def morph_control(means: np.ndarray, class_names, mode: str, alpha_max: float, pair: tuple[int, int]):
+    """The explorer's class A / class B / alpha sliders for ``--mode`` (morph or interpolate), starting at ``pair``."""
+    from vaelab import explorer, latent
+
+    fn, formula = ((latent.morph, "mean({a}) + α · mean({b})") if mode == "morph"
+                   else (latent.interpolate, "(1 − α) · mean({a}) + α · mean({b})"))
+    return explorer.Morph(lambda a, b, alpha: fn(means[a], means[b], [alpha])[0], class_names,
+                          alpha_max=alpha_max if mode == "morph" else 1.0, a=pair[0], b=pair[1], formula=formula)
+
+
 def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]:
     """The command line's params and the trained model, training it first with ``--train`` when it is missing.
 
@@ -90,7 +99,7 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
             raise UserError(f"--train makes the model the params name ({params.model_prefix()}); "
                             f"drop --model {args.model} or train that model separately")
         print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
-        train(exp, params, args.data_dir, args.models_dir, args.limit)
+        train(exp, params, args.data_dir, args.models_dir, args.limit, results_dir=args.results_dir)
     trained = load_trained(exp, params, args.models_dir, args.model)
     trained.params = trained.params.with_generation_choices(args)
     return params, trained

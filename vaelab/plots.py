@@ -137,6 +137,47 @@ def slices(tiles: list[np.ndarray], values, path, title: str = "") -> Path:
                   panel_size=(3.2, 3.4))
 
 
+HISTORY_PANELS = (("loss", "loss"), ("reconstruction_loss", "reconstruction term"),
+                  ("kl_loss", "KL term (nats)"))
+
+
+def history_figure(history: dict, title: str = ""):
+    """One panel each for the loss, the reconstruction term and the KL term per epoch (training and validation),
+    and one for the learning rate when it changed during training."""
+    plt = _plt()
+    panels = [(key, label) for key, label in HISTORY_PANELS if history.get(key)]
+    rates = history.get("learning_rate") or []
+    show_rate = len(set(np.round(np.asarray(rates, dtype=float), 15))) > 1
+    fig, axes = plt.subplots(1, len(panels) + show_rate, figsize=(3.8 * (len(panels) + show_rate), 3.4),
+                             squeeze=False)
+    axes = axes[0]
+    for ax, (key, label) in zip(axes, panels):
+        for name, values in (("training", history[key]), ("validation", history.get(f"val_{key}"))):
+            if values:
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) <= 30 else None,
+                        markersize=3, label=name)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    if show_rate:
+        ax = axes[-1]
+        ax.step(np.arange(1, len(rates) + 1), rates, where="post", color="tab:green")
+        ax.set_yscale("log")
+        ax.set_title("learning rate", fontsize=10)
+        ax.set_xlabel("epoch")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_history(history: dict, path, title: str = "") -> Path:
+    """Save :func:`history_figure` (``<prefix>_history.png`` after every training)."""
+    return _save(history_figure(history, title), path)
+
+
 def gif(frames: list[np.ndarray], path, duration_ms: int = 120, colors: int = 16) -> Path:
     """An animated GIF of images in [0, 1] (grey or RGB), looping; ``colors`` levels keep the file small."""
     levels = max(1, 256 // colors)

@@ -32,7 +32,13 @@ def train_command(exp, params_module, argv) -> int:
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
-    train(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv)
+    if args.summary:
+        from vaelab.models import architecture_text, build_vae
+
+        print(architecture_text(build_vae(params, exp.image_shape, binarize=exp.binarize)), end="")
+        return 0
+    train(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv,
+          results_dir=args.results_dir)
     return 0
 
 
@@ -40,11 +46,13 @@ def default_train_options() -> argparse.Namespace:
     return cli.add_train_options(argparse.ArgumentParser()).parse_args([])
 
 
-def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=()) -> artifacts.ModelFiles:
+def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
+          results_dir=None) -> artifacts.ModelFiles:
     """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files.
 
     ``options`` holds the train-only command-line options (:func:`vaelab.cli.add_train_options`: resume,
-    checkpoints, devices, precision, the fast path); ``None`` means their defaults.
+    checkpoints, devices, precision, the fast path); ``None`` means their defaults. With ``results_dir`` the
+    loss curves are drawn there too (``<prefix>_history.png``).
     """
     from vaelab import parts
 
@@ -52,6 +60,8 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=()) 
     distribute.check_request(opts.distribute, opts.devices)
     files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
     check_writable(files.models_dir)
+    if results_dir is not None:
+        check_writable(results_dir)
     data = exp.dataset(params, data_dir, limit)
     print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
     if data.image_shape != exp.image_shape:
@@ -87,6 +97,11 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=()) 
         for path in save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")
+        if plan.chief and results_dir is not None:
+            from vaelab import plots
+
+            plots.training_history(history, Path(results_dir) / f"{files.prefix}_history.png",
+                                   title=f"{files.prefix}: training history")
         test = training.evaluate(vae, x_test, params.batch_size)
     if exp.report:
         exp.report(test, history, params, files)
@@ -117,9 +132,10 @@ def report(test: dict, params, vae, x_sample) -> None:
 
 
 def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> list[Path]:
-    """Write the VAE, encoder (x -> z_mean), decoder (z -> image), history (pickle and JSON) and params JSON;
-    samplers fitted to an earlier model of the same name are deleted."""
-    from vaelab.models import image_decoder, mean_encoder
+    """Write the VAE, encoder (x -> z_mean), decoder (z -> image), history (pickle and JSON), params JSON and the
+    architecture text (the encoder's and decoder's summaries); samplers fitted to an earlier model of the same
+    name are deleted."""
+    from vaelab.models import architecture_text, image_decoder, mean_encoder
 
     written = [
         artifacts.save_model(vae, files.vae),
@@ -128,6 +144,7 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
         artifacts.save_pickle(history, files.history),
         artifacts.save_json(history, files.history_json),
         artifacts.save_json(params.to_dict(), files.params_json),
+        artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
     ]
     for stale in Path(files.models_dir).glob(f"{files.prefix}_sampler_*"):
         stale.unlink()

@@ -7,7 +7,7 @@ current Keras cannot read whole) and checks that they are this dataset's encoder
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ class Trained:
     files: artifacts.ModelFiles
     encoder: object
     decoder: object
+    _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def latent_dim(self) -> int:
@@ -44,11 +45,26 @@ class Trained:
 
         return decode(self.decoder, z, self.image_shape)
 
+    def decode_now(self, z) -> np.ndarray:
+        """Decode a few vectors by calling the decoder directly (no ``predict`` set-up): one explorer event."""
+        from vaelab.latent import decode_small
+
+        return decode_small(self.decoder, z, self.image_shape)
+
     def encode(self, x) -> np.ndarray:
         from vaelab.experiments import model_inputs
         from vaelab.latent import encode
 
         return encode(self.encoder, model_inputs(np.asarray(x), self.flat_input))
+
+    def test_codes(self, data_dir, limit, data=None):
+        """``(dataset, z_mean of its test images)``, encoded once per model and data (``data``: the dataset
+        already loaded from ``data_dir``, if any)."""
+        key = (str(data_dir), limit)
+        if key not in self._codes:
+            data = data if data is not None else self.exp.dataset(self.params, data_dir, limit)
+            self._codes[key] = (data, self.encode(data.x_test))
+        return self._codes[key]
 
     def manifold(self, n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:
         """The decoded n x n grid over the prior's quantiles of z[0], z[1] (other dims at ``fixed``)."""
@@ -61,10 +77,13 @@ class Trained:
 
 
 def load_trained(exp, params, models_dir, model: str | None = None) -> Trained:
-    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``."""
+    """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``, and without one
+    the sizes the model files show do (:func:`vaelab.modelfile.infer_params`)."""
     files = exp.files(params, models_dir, model)
     if files.params_json.exists():
         params = params_mod.load_json(exp.params_cls, files.params_json)
+    else:
+        params = params_from_model_files(exp, params, files)
     hint = exp.train_hint(params)
     rebuilt = {}
 
@@ -89,6 +108,29 @@ def load_trained(exp, params, models_dir, model: str | None = None) -> Trained:
         raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
                         f"{params.latent_dim}; pass --latent-dim {trained.latent_dim} or another --model")
     return trained
+
+
+def params_from_model_files(exp, params, files: artifacts.ModelFiles):
+    """``params`` with the entries the model files determine (latent size, widths, filters, kernels, strides),
+    for models without a params file: the original scripts' Keras 2 files, or files copied alone."""
+    import dataclasses
+
+    from vaelab.modelfile import infer_params
+
+    if not files.decoder_path().is_file():
+        return params  # loading says the file is missing
+    changed = {k: v for k, v in infer_params(params, files.decoder_path(), files.encoder).items()
+               if getattr(params, k) != v}
+    if not changed:
+        return params
+    try:
+        new = dataclasses.replace(params, **changed)
+    except UserError as e:
+        raise UserError(f"{files.decoder_path()}: a model of {', '.join(f'{k} {v}' for k, v in changed.items())} "
+                        f"is no {exp.name} model ({e}); pick another --model") from None
+    print(f"note: {files.prefix} has no params file; from its model files: "
+          + ", ".join(f"{k} {v}" for k, v in changed.items()))
+    return new
 
 
 def _shape(tensors) -> tuple:
