@@ -79,4 +79,5 @@ def test_train_script_saves_a_model_that_reloads(mnist_dir, tmp_path):
     assert vae.binarize and vae.binarize_seed == 1
     z = np.zeros((2, 3), np.float32)
     decoder = artifacts.load_model(models / "bin_ld_3_h_16-16_e_1_decoder.h5")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(decoder(z)), keras.ops.convert_to_numpy(image_decoder(vae)(z)))
+    npy = keras.ops.convert_to_numpy
+    np.testing.assert_array_equal(npy(decoder(z)), npy(image_decoder(vae)(z)))

@@ -109,4 +109,5 @@ def test_part_choices_add_short_tokens_to_the_file_names():
         "ld_2_id_512_e_60_dense_h_256-256_gauss0.2"
     assert P.Cifar10Params(likelihood="discretized_logistic", mixtures=5).model_prefix() == \
         "cifar10_ld_16_conv_3_id_128_e_50_dmol_5"
-    assert P.BinarizedMnistParams(hidden_dims="300,200", free_bits=0.5).model_prefix() == "bin_ld_50_h_300-200_e_100_fb0.5"
+    assert P.BinarizedMnistParams(hidden_dims="300,200", free_bits=0.5).model_prefix() == \
+        "bin_ld_50_h_300-200_e_100_fb0.5"

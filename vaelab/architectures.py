@@ -379,7 +379,7 @@ class Architecture:
     build: Callable  # (params, image_shape, out_channels) -> (encoder, decoder)
     check: Callable = lambda params, image_shape: None  # raises UserError when it cannot do the image size
     token: Callable | None = None  # (params, defaults) -> file-name token; default: the name
-    # (params, decoder, encoder) -> the entries a saved model's files show (vaelab.modelfile); None: the latent size only
+    # (params, decoder shapes, encoder shapes) -> the entries a saved model's files show (vaelab.modelfile)
     infer: Callable | None = None
     flat_input: bool = False  # the encoder takes flattened images
     hierarchical: bool = False  # the decoder takes [z, *features] and returns (out, kl, log_qp)
