@@ -34,3 +34,30 @@ def test_interpolate_option_saves_the_linear_and_spherical_strips(trained_mnist,
     code = run_script("mnist_generate.py", "--data-dir", data, "--models-dir", models, "--results-dir", tmp_path,
                       "--model", prefix, "--no-prompt", "--interpolate", "3", "500")
     assert code == 2 and "test images are numbered 0..127, got 500" in capsys.readouterr().err
+
+
+def test_without_a_trained_model_the_shipped_one_is_used_and_said(trained_mnist, tmp_path, monkeypatch, capsys):
+    """The generate scripts fall back on the model of the params' name in pretrained/ (one note line); a model
+    in --models-dir wins over it, and without either the error names the train command."""
+    import shutil
+
+    from vaelab import experiments
+
+    models, data, prefix = trained_mnist
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    for kind in ("encoder.h5", "decoder.h5", "params.json"):
+        shutil.copy(models / f"{prefix}_{kind}", shipped / f"{prefix}_{kind}")
+    monkeypatch.setattr(experiments, "SHIPPED_DIR", shipped)
+    args = ("--data-dir", data, "--results-dir", tmp_path / "r", "--intermediate-dim", "32", "--epochs", "1",
+            "--no-prompt")
+    capsys.readouterr()
+    assert run_script("mnist_generate.py", "--models-dir", tmp_path / "empty", *args) == 0
+    out = capsys.readouterr().out
+    assert out.count("note:") == 1 and f"has no {prefix}; using the one shipped in pretrained/" in out
+    assert (tmp_path / "r" / f"{prefix}_random_normal.png").is_file()
+    assert run_script("mnist_generate.py", "--models-dir", models, *args) == 0
+    assert "shipped" not in capsys.readouterr().out
+    monkeypatch.setattr(experiments, "SHIPPED_DIR", tmp_path / "nothing")
+    assert run_script("mnist_generate.py", "--models-dir", tmp_path / "empty", *args) == 2
+    assert "make it with: python mnist_train.py" in capsys.readouterr().err

@@ -20,6 +20,10 @@ from vaelab import artifacts
 from vaelab import params as params_mod
 from vaelab.errors import UserError
 
+# Small trained models that come with the project (encoder, decoder and params only), so the generate scripts
+# have something to show before any training; pretrained/README.md says how each was trained.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -49,10 +53,18 @@ class Experiment:
         """The dataset these params were (or will be) trained on: every data load goes through here."""
         return self.load_data(data_dir, limit, **(self.data_options(params) if self.data_options else {}))
 
-    def files(self, params, models_dir, model: str | None = None) -> artifacts.ModelFiles:
-        """The model files named by ``--model`` (prefix, path or directory), else by the params."""
+    def files(self, params, models_dir, model: str | None = None, shipped: bool = False) -> artifacts.ModelFiles:
+        """The model files named by ``--model`` (prefix, path or directory), else by the params; with ``shipped``,
+        the model of that name in :data:`SHIPPED_DIR` when ``models_dir`` has none (said in one line)."""
         if not model:
-            return self._existing(artifacts.ModelFiles(Path(models_dir), params.model_prefix()))
+            found = self._existing(artifacts.ModelFiles(Path(models_dir), params.model_prefix()))
+            bundled = artifacts.ModelFiles(SHIPPED_DIR, found.prefix)
+            if shipped and not found.decoder_path().exists() and bundled.decoder_path().exists():
+                print(f"note: {models_dir} has no {found.prefix}; using the one shipped in {SHIPPED_DIR.name}/ "
+                      f"(how it was trained: {SHIPPED_DIR.name}/README.md; train your own: "
+                      f"{self.train_hint(params)})")
+                return bundled
+            return found
         path = Path(model)
         if path.is_dir():
             return self._in_directory(path, params)

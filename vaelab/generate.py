@@ -27,7 +27,7 @@ def start_generate(exp, params_module, args) -> Trained:
     params = cli.params_from_args(exp.params_cls, params_module, args)
     plots.setup(args.show)
     check_writable(args.results_dir)
-    trained = load_trained(exp, params, args.models_dir, args.model)
+    trained = load_trained(exp, params, args.models_dir, args.model, shipped=True)
     check_requested_latent_dim(trained, args)
     trained.params = trained.params.with_generation_choices(args)
     return trained

@@ -79,7 +79,8 @@ def morph_control(means: np.ndarray, class_names, mode: str, alpha_max: float, p
 
 
 def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]:
-    """The command line's params and the trained model, training it first with ``--train`` when it is missing.
+    """The command line's params and the trained model, training it first with ``--train`` when it is missing
+    (without ``--train``, the model of that name shipped with the project is used when there is one).
 
     The params returned are the command line's (figure entries such as ``amount_to_generate`` come from
     them); the model's own architecture comes from the params JSON saved beside it.
@@ -89,7 +90,7 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
     params = cli.params_from_args(exp.params_cls, params_module, args)
     plots.setup(args.show)
     check_writable(args.results_dir)
-    files = exp.files(params, args.models_dir, args.model)
+    files = exp.files(params, args.models_dir, args.model, shipped=not args.train)
     missing = [p for p in (files.encoder, files.decoder_path()) if not p.exists()]
     if missing:
         if not args.train:
@@ -100,7 +101,7 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
                             f"drop --model {args.model} or train that model separately")
         print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
         train(exp, params, args.data_dir, args.models_dir, args.limit, results_dir=args.results_dir)
-    trained = load_trained(exp, params, args.models_dir, args.model)
+    trained = load_trained(exp, params, args.models_dir, args.model, shipped=not args.train)
     trained.params = trained.params.with_generation_choices(args)
     return params, trained
 

@@ -76,10 +76,11 @@ class Trained:
         return Path(results_dir) / f"{self.files.prefix}_{what}.{ext}"
 
 
-def load_trained(exp, params, models_dir, model: str | None = None) -> Trained:
+def load_trained(exp, params, models_dir, model: str | None = None, shipped: bool = False) -> Trained:
     """Load encoder and decoder; the params sidecar beside them (if any) overrides ``params``, and without one
-    the sizes the model files show do (:func:`vaelab.modelfile.infer_params`)."""
-    files = exp.files(params, models_dir, model)
+    the sizes the model files show do (:func:`vaelab.modelfile.infer_params`). ``shipped``: fall back on the
+    model of that name that comes with the project."""
+    files = exp.files(params, models_dir, model, shipped=shipped)
     if files.params_json.exists():
         params = params_mod.load_json(exp.params_cls, files.params_json)
     else:
