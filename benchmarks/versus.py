@@ -15,7 +15,8 @@ the model, the final test). samples/s = (E - 1) x training images / that time.
 Rows per model:
 * ``ours``: the project's train script with its defaults (``mnist_train.py``, ``cifar10_train.py``), a fresh
   ``--models-dir`` per run; ``--variant "NAME: [ENV=VALUE ...] [--flag ...]"`` adds rows of the same command
-  with other environment variables or flags (e.g. ``KERAS_BACKEND=jax``);
+  with other environment variables or flags (e.g. ``KERAS_BACKEND=jax``); ``ROOT=DIR`` among them runs the
+  command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``);
 * ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch
   written the way their users write them (no validation for MNIST, the stricter baseline; with
   ``--validate`` for CIFAR-10, whose ours validates on as many test images as it trains on under ``--limit``);
@@ -75,15 +76,16 @@ def parse_variant(text: str) -> dict:
     return {"name": name.strip(), "env": env, "args": args}
 
 
-def rows_for(model: str, variants: list[dict]) -> list[dict]:
+def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list[dict]:
     spec = MODELS[model]
     limit = ["--limit", str(spec["limit"])] if spec["limit"] else []
     plain = [*limit, "--model", model, *(["--validate"] if spec["validate"] else [])]
     rows = [{"name": "ours (default command)", "kind": "ours", "cmd": [spec["script"], *limit], "env": {}}]
     rows += [{"name": f"ours, {v['name']}", "kind": "ours", "cmd": [spec["script"], *limit, *v["args"]],
               "env": v["env"]} for v in variants]
-    rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
-             {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
+    if plain_loops:
+        rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
+                 {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
     return rows
 
 
@@ -94,9 +96,10 @@ def run_once(row: dict, epochs: int, data_dir: str | None, scratch: Path) -> dic
         models = Path(tempfile.mkdtemp(dir=scratch))
         cmd += ["--models-dir", str(models), "--results-dir", str(models / "results")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **row["env"]}
+    cwd = env.pop("ROOT", ROOT)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if row["kind"] == "ours":
@@ -120,13 +123,14 @@ def gemm_limit(model: str, batch: int, seconds: float) -> dict:
     return {"samples_per_s": batch / step, "step_ms": step * 1e3, "gflops": benchmark.gemm_flops(gemms) / step / 1e9}
 
 
-def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str | None, log) -> dict:
+def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str | None, log,
+            plain_loops: bool = True) -> dict:
     out = {}
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-versus-"))
     try:
         for model in models:
             spec = MODELS[model]
-            rows = rows_for(model, variants)
+            rows = rows_for(model, variants, plain_loops)
             gemm = model == "mnist"
             results = {r["name"]: [] for r in rows}
             if gemm:
@@ -174,7 +178,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
     lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC",
              f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
              f"command: python benchmarks/versus.py --data-dir DIR --models {','.join(results)} --rounds {args.rounds}"
-             + "".join(f" --variant {shlex.quote(v)}" for v in args.variant),
+             + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else ""),
              "samples/s: (E - 1) x training images / (wall(--epochs E) - wall(--epochs 1)) of the whole command, "
              "median over rounds (min-max); rows alternated, order reversed every other round.",
              ""]
@@ -221,6 +225,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')
+    p.add_argument("--no-plain", action="store_true", help="only ours and its variants (and the GEMM-only limit)")
     p.add_argument("--out", help="report path (default benchmarks/versus-<UTC date-time>.txt)")
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
@@ -229,7 +234,7 @@ def main(argv=None) -> int:
         p.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     started = datetime.datetime.now(datetime.timezone.utc)
     results = measure(models, args.rounds, [parse_variant(v) for v in args.variant], args.data_dir,
-                      lambda line: print(line, flush=True))
+                      lambda line: print(line, flush=True), plain_loops=not args.no_plain)
     text = report(results, args, started)
     print(text)
     out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
