@@ -46,6 +46,9 @@ class Experiment:
     # Train with vaelab.checkpoints.compile_options' fast path (TensorFlow: XLA, several steps per call)
     # unless --no-jit. Per experiment: XLA made the binarized MLP (batch 100) 3.6x slower.
     fast_path: bool = False
+    # The backend this experiment trains fastest on, used when KERAS_BACKEND is unset (and no TensorFlow-only
+    # option asks for TensorFlow): benchmarks/versus.py measured the dense MNIST VAE faster on JAX.
+    backend: str | None = None
 
     def dataset(self, params, data_dir, limit):
         """The dataset these params were (or will be) trained on."""
@@ -113,7 +116,7 @@ def _dense_decoder(p):
 
 MNIST = Experiment("mnist", params_mod.MnistParams, _mnist_data, _dense_vae, lambda p: (28, 28, 1),
                    "mnist_train.py", flatten=True, rebuild_encoder=_dense_mean_encoder,
-                   rebuild_decoder=_dense_decoder, fast_path=True)
+                   rebuild_decoder=_dense_decoder, fast_path=True, backend="jax")
 
 
 def _cifar10_data(data_dir, limit):
@@ -186,11 +189,27 @@ def check_writable(directory) -> Path:
     return directory
 
 
+def choose_backend(exp: Experiment, args) -> str | None:
+    """Set KERAS_BACKEND to ``exp.backend`` unless the user chose one (KERAS_BACKEND always wins), Keras is
+    already imported (its backend is fixed then), the backend is not installed, or ``--distribute`` (whose
+    multi-worker mode needs TensorFlow) is used. Returns the backend set, or None."""
+    import importlib.util
+    import os
+    import sys
+
+    if (not exp.backend or "KERAS_BACKEND" in os.environ or "keras" in sys.modules
+            or getattr(args, "distribute", "none") != "none" or importlib.util.find_spec(exp.backend) is None):
+        return None
+    os.environ["KERAS_BACKEND"] = exp.backend
+    return exp.backend
+
+
 def train_command(exp: Experiment, params_module, argv) -> int:
     """Parse the command line, train, save every artifact and report the test loss."""
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    choose_backend(exp, args)
     train_and_save(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv)
     return 0
 

@@ -65,12 +65,14 @@ class _StopOnNaN:
 
 
 def callbacks_for(files: artifacts.ModelFiles, tensorboard: bool = True) -> list:
-    """CSV log, TensorBoard (TensorFlow backend only) and the NaN guard."""
+    """CSV log, TensorBoard (TensorFlow and JAX backends: Keras writes the logs with TensorFlow, installed with
+    vaelab) and the NaN guard."""
     import keras
 
     files.csv_log.parent.mkdir(parents=True, exist_ok=True)
     cbs = [keras.callbacks.CSVLogger(str(files.csv_log)), _StopOnNaN.make()]
-    if tensorboard and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
+    if (tensorboard and keras.backend.backend() in ("tensorflow", "jax") and importlib.util.find_spec("tensorboard")
+            and importlib.util.find_spec("tensorflow")):
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(files.tensorboard_dir), write_graph=False))
     return cbs
 
