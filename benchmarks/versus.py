@@ -16,7 +16,8 @@ Rows per model:
 * ``ours``: the project's train script with its defaults (``mnist_train.py``, ``cifar10_train.py``), a fresh
   ``--models-dir`` per run; ``--variant "NAME: [ENV=VALUE ...] [--flag ...]"`` adds rows of the same command
   with other environment variables or flags (e.g. ``KERAS_BACKEND=jax``); ``ROOT=DIR`` among them runs the
-  command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``);
+  command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``); a NAME
+  ``mnist/...`` or ``cifar10/...`` adds the row to that model only;
 * ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch
   written the way their users write them (no validation for MNIST, the stricter baseline; with
   ``--validate`` for CIFAR-10, whose ours validates on as many test images as it trains on under ``--limit``);
@@ -59,7 +60,7 @@ from vaelab import benchmark  # noqa: E402
 # of every row, and whether the plain loops validate.
 MODELS = {
     "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False),
-    "cifar10": dict(script="cifar10_train.py", train=6000, epochs=2, limit=6000, validate=True),
+    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=2, limit=4000, validate=True),
 }
 
 
@@ -81,8 +82,8 @@ def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list
     limit = ["--limit", str(spec["limit"])] if spec["limit"] else []
     plain = [*limit, "--model", model, *(["--validate"] if spec["validate"] else [])]
     rows = [{"name": "ours (default command)", "kind": "ours", "cmd": [spec["script"], *limit], "env": {}}]
-    rows += [{"name": f"ours, {v['name']}", "kind": "ours", "cmd": [spec["script"], *limit, *v["args"]],
-              "env": v["env"]} for v in variants]
+    rows += [{"name": f"ours, {v['name'].split('/', 1)[-1]}", "kind": "ours", "cmd": [spec["script"], *limit, *v["args"]],
+              "env": v["env"]} for v in variants if v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
         rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
                  {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
