@@ -17,7 +17,8 @@ Rows per model:
   ``--models-dir`` per run; ``--variant "NAME: [ENV=VALUE ...] [--flag ...]"`` adds rows of the same command
   with other environment variables or flags (e.g. ``KERAS_BACKEND=jax``); ``ROOT=DIR`` among them runs the
   command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``); a NAME
-  ``mnist/...`` or ``cifar10/...`` adds the row to that model only;
+  ``mnist/...`` or ``cifar10/...`` adds the row to that model only; ``plain/torch/...`` or ``plain/jax/...``
+  adds a row of that plain loop (e.g. ``"plain/torch/1 thread: OMP_NUM_THREADS=1"``);
 * ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch
   written the way their users write them (no validation for MNIST, the stricter baseline; with
   ``--validate`` for CIFAR-10, whose ours validates on as many test images as it trains on under ``--limit``);
@@ -83,10 +84,15 @@ def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list
     plain = [*limit, "--model", model, *(["--validate"] if spec["validate"] else [])]
     rows = [{"name": "ours (default command)", "kind": "ours", "cmd": [spec["script"], *limit], "env": {}}]
     rows += [{"name": f"ours, {v['name'].split('/', 1)[-1]}", "kind": "ours", "cmd": [spec["script"], *limit, *v["args"]],
-              "env": v["env"]} for v in variants if v["name"].split("/", 1)[0] in (model, v["name"])]
+              "env": v["env"]} for v in variants
+             if not v["name"].startswith("plain/") and v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
         rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
                  {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
+        loops = {"torch": ("plain PyTorch", "benchmarks/plain_torch.py"), "jax": ("plain JAX", "benchmarks/plain_jax.py")}
+        rows += [{"name": f"{loops[v['name'].split('/')[1]][0]}, {v['name'].split('/', 2)[-1]}", "kind": "plain",
+                  "cmd": [loops[v["name"].split("/")[1]][1], *plain, *v["args"]], "env": v["env"]}
+                 for v in variants if v["name"].startswith("plain/")]
     return rows
 
 
