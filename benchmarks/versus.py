@@ -246,7 +246,8 @@ def main(argv=None) -> int:
     print(text)
     out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
     out.write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"args": {**vars(args), "data_dir": "DIR" if args.data_dir else None},
+                                                     "results": results}, indent=1) + "\n")
     print(f"saved {out}")
     return 0
 
