@@ -60,7 +60,8 @@ def conv2d(p, x, stride=1):
 
 
 def deconv2d(p, x, stride=1):
-    return jax.lax.conv_transpose(x, p["w"], (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["b"]
+    return jax.lax.conv_transpose(x, p["w"], (stride, stride), "SAME",
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC")) + p["b"]
 
 
 def encode(params, x):

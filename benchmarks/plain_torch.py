@@ -46,7 +46,8 @@ class ConvVAE(nn.Module):  # the CIFAR-10 model: 4 convs, dense 128, latent 16, 
                                     nn.Conv2d(32, 32, 3, padding="same"), nn.Conv2d(32, 32, 3, padding="same")])
         self.hidden, self.mu, self.log_var = nn.Linear(32 * 16 * 16, 128), nn.Linear(128, 16), nn.Linear(128, 16)
         self.dec_hidden, self.upsample = nn.Linear(16, 128), nn.Linear(128, 32 * 16 * 16)
-        self.deconvs = nn.ModuleList([nn.ConvTranspose2d(32, 32, 3, padding=1), nn.ConvTranspose2d(32, 32, 3, padding=1),
+        self.deconvs = nn.ModuleList([nn.ConvTranspose2d(32, 32, 3, padding=1),
+                                      nn.ConvTranspose2d(32, 32, 3, padding=1),
                                       nn.ConvTranspose2d(32, 32, 2, stride=2)])
         self.out = nn.Conv2d(32, 3, 2, padding="same")
 
@@ -109,8 +110,8 @@ def main():
         if args.validate:
             model.eval()
             with torch.no_grad():
-                test = sum(loss_fn(model, as_float(x_test[i:i + args.batch_size])).item() * len(x_test[i:i + args.batch_size])
-                           for i in range(0, len(x_test), args.batch_size))
+                batches = [as_float(x_test[i:i + args.batch_size]) for i in range(0, len(x_test), args.batch_size)]
+                test = sum(loss_fn(model, x).item() * len(x) for x in batches)
             line += f", test loss {test / len(x_test):.2f}"
         print(line, flush=True)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.2f} s")

@@ -83,13 +83,14 @@ def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list
     limit = ["--limit", str(spec["limit"])] if spec["limit"] else []
     plain = [*limit, "--model", model, *(["--validate"] if spec["validate"] else [])]
     rows = [{"name": "ours (default command)", "kind": "ours", "cmd": [spec["script"], *limit], "env": {}}]
-    rows += [{"name": f"ours, {v['name'].split('/', 1)[-1]}", "kind": "ours", "cmd": [spec["script"], *limit, *v["args"]],
-              "env": v["env"]} for v in variants
+    rows += [{"name": f"ours, {v['name'].split('/', 1)[-1]}", "kind": "ours",
+              "cmd": [spec["script"], *limit, *v["args"]], "env": v["env"]} for v in variants
              if not v["name"].startswith("plain/") and v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
         rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
                  {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
-        loops = {"torch": ("plain PyTorch", "benchmarks/plain_torch.py"), "jax": ("plain JAX", "benchmarks/plain_jax.py")}
+        loops = {"torch": ("plain PyTorch", "benchmarks/plain_torch.py"),
+                 "jax": ("plain JAX", "benchmarks/plain_jax.py")}
         rows += [{"name": f"{loops[v['name'].split('/')[1]][0]}, {v['name'].split('/', 2)[-1]}", "kind": "plain",
                   "cmd": [loops[v["name"].split("/")[1]][1], *plain, *v["args"]], "env": v["env"]}
                  for v in variants if v["name"].startswith("plain/")]
@@ -182,7 +183,8 @@ def median(values):
 
 
 def report(results: dict, args, started: datetime.datetime) -> str:
-    lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC",
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{now:%H:%M} UTC",
              f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
              f"command: python benchmarks/versus.py --data-dir DIR --models {','.join(results)} --rounds {args.rounds}"
              + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else ""),
@@ -197,7 +199,8 @@ def report(results: dict, args, started: datetime.datetime) -> str:
         spec = MODELS[model]
         loads = ", ".join(f"{a[0]:.2f}->{b[0]:.2f}" for a, b in res["loads"])
         lines.append(f"{model}: batch 256, {spec['train']} training images per epoch, E = {spec['epochs']}"
-                     f"{', --limit ' + str(spec['limit']) + ' (ours validates on as many test images; the plain loops --validate)' if spec['limit'] else ''}; "
+                     + (f", --limit {spec['limit']} (ours validates on as many test images; the plain loops "
+                        "--validate)" if spec["limit"] else "") + "; "
                      f"load average (1 min) before->after each round: {loads}")
         head = f"  {'row':<44} {'samples/s':>10} {'(min-max)':>15} {'x PyTorch':>10}"
         head += f" {'% GEMM-only':>12}" if gemm_rate else ""
@@ -218,7 +221,8 @@ def report(results: dict, args, started: datetime.datetime) -> str:
             lines.append(f"  {name}: {cmd}")
         if gemm_rate:
             g = rows["GEMM-only limit (numpy BLAS)"]
-            lines.append(f"  GEMM-only limit: {len(benchmark.dense_step_gemms(benchmark.dense_vae_layers(784, 512, 2), 256))} "
+            products = len(benchmark.dense_step_gemms(benchmark.dense_vae_layers(784, 512, 2), 256))
+            lines.append(f"  GEMM-only limit: {products} "
                          f"products per step, median {median([r['step_ms'] for r in g]):.2f} ms/step = "
                          f"{median([r['gflops'] for r in g]):.0f} GFLOP/s (numpy's BLAS, its default threads)")
         lines.append("")
@@ -246,8 +250,8 @@ def main(argv=None) -> int:
     print(text)
     out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
     out.write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"args": {**vars(args), "data_dir": "DIR" if args.data_dir else None},
-                                                     "results": results}, indent=1) + "\n")
+    saved = {**vars(args), "data_dir": "DIR" if args.data_dir else None, "out": None}  # no folders of this machine
+    out.with_suffix(".json").write_text(json.dumps({"args": saved, "results": results}, indent=1) + "\n")
     print(f"saved {out}")
     return 0
 
