@@ -171,16 +171,20 @@ def steps_per_execution(steps: int, most: int | None = None) -> int:
 def compile_options(fast: bool, steps: int) -> dict:
     """``compile`` keyword arguments: the fast path's, or none (Keras' defaults) when ``fast`` is off.
 
-    Only TensorFlow changes: ``jit_compile=True`` (XLA; Keras' ``"auto"`` leaves it off on CPUs) unless
-    deterministic ops are on (an explicit ``--seed``: Keras would refuse XLA with a warning), and
-    :func:`steps_per_execution`. JAX always compiles with XLA, and its speed on the dense MNIST VAE
-    already is the project's best; PyTorch's ``jit_compile`` would mean ``torch.compile``, which we did
-    not measure as a gain. Both keep the defaults.
+    TensorFlow: ``jit_compile=True`` (XLA; Keras' ``"auto"`` leaves it off on CPUs) unless deterministic
+    ops are on (an explicit ``--seed``: Keras would refuse XLA with a warning), and
+    :func:`steps_per_execution`. JAX (always XLA): :func:`steps_per_execution` only. Keras runs those steps
+    as a Python loop over its jitted step, so the gain is that the callbacks run once per call: per step,
+    their reading of the loss (the NaN guard, the progress bar) waited for the device and serialized
+    dispatch and compute (1.55x for the MNIST command in benchmarks/versus.py). PyTorch's ``jit_compile``
+    would mean ``torch.compile``, which we did not measure as a gain: it keeps the defaults.
     """
     import keras
 
-    if not fast or keras.backend.backend() != "tensorflow":
+    if not fast or keras.backend.backend() not in ("tensorflow", "jax"):
         return {}
+    if keras.backend.backend() == "jax":  # callbacks (and their syncs of the loss) once per S steps
+        return {"steps_per_execution": steps_per_execution(steps)}
     from tensorflow.python.framework.config import is_op_determinism_enabled
 
     opts = {"steps_per_execution": steps_per_execution(steps)}
