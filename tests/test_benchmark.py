@@ -26,3 +26,23 @@ def test_conv_flops():
 def test_matmul_peak_reports_a_rate():
     peak = benchmark.matmul_peak(n=64, repeats=3)
     assert peak["median_flops"] > 1e6 and len(peak["rates"]) == 3 and peak["best_flops"] >= peak["median_flops"]
+
+
+def test_dense_step_gemms_are_the_steps_matrix_products():
+    layers = benchmark.dense_vae_layers(784, 512, 2)
+    gemms = benchmark.dense_step_gemms(layers, 256)
+    # 5 forward, 5 weight-gradient, and 4 input-gradient products: none for the layer fed by the images
+    assert len(gemms) == 14
+    assert gemms[:3] == [("encoder_hidden forward", 256, 784, 512), ("encoder_hidden weight grad", 784, 256, 512),
+                         ("z_mean forward", 256, 512, 2)]
+    assert ("x_hat input grad", 256, 784, 512) in gemms and ("x_hat weight grad", 512, 256, 784) in gemms
+    assert not any(what == "encoder_hidden input grad" for what, *_ in gemms)
+    # = 3 x the forward FLOPs of the model (what vae_train_flops counts) minus the first layer's input gradient
+    vae = build_vae(MnistParams(), (28, 28, 1))
+    assert benchmark.gemm_flops(gemms) == 256 * benchmark.vae_train_flops(vae) - 2 * 256 * 784 * 512
+
+
+def test_gemm_step_seconds_times_blocks():
+    times = benchmark.gemm_step_seconds([("a forward", 4, 3, 2), ("a weight grad", 3, 4, 2),
+                                         ("b input grad", 4, 2, 3)], seconds=0.01)
+    assert len(times) == 5 and all(t > 0 for t in times)

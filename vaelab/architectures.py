@@ -382,6 +382,9 @@ class Architecture:
     # (params, decoder shapes, encoder shapes) -> the entries a saved model's files show (vaelab.modelfile)
     infer: Callable | None = None
     flat_input: bool = False  # the encoder takes flattened images
+    # The backend it trains fastest on, used when KERAS_BACKEND is unset (vaelab.train.choose_backend):
+    # benchmarks/versus.py measured the dense MLPs faster on JAX; TensorFlow's oneDNN convolutions beat JAX's.
+    backend: str | None = None
     hierarchical: bool = False  # the decoder takes [z, *features] and returns (out, kl, log_qp)
 
     def file_token(self, params, defaults) -> str:
@@ -389,7 +392,7 @@ class Architecture:
 
 
 DENSE = Architecture("dense", "MLP encoder and decoder: hidden_dims (or one layer of intermediate_dim)",
-                     build_dense, token=dense_token, infer=infer_dense, flat_input=True)
+                     build_dense, token=dense_token, infer=infer_dense, flat_input=True, backend="jax")
 CONV = Architecture("conv", "the original conv/deconv stack: four convolutions (first_kernel, num_conv, strides, "
                             "filters), a Dense layer of intermediate_dim", build_conv, check_conv,
                     token=lambda p, d: f"conv{p.filters}", infer=infer_conv)

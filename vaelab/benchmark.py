@@ -103,3 +103,75 @@ def summarize(samples_per_s: list[float]) -> dict:
 
 def gflops(flops: float) -> float:
     return round(flops / 1e9, 2) if math.isfinite(flops) else float("nan")
+
+
+# --- the GEMM-only limit of a dense model's training step ---------------------------------------
+
+
+def dense_vae_layers(original_dim: int, intermediate_dim: int, latent_dim: int) -> list[tuple[str, int, int, bool]]:
+    """``(name, in, out, input_grad)`` of the dense MNIST VAE's Dense layers, in the order a step runs them.
+
+    ``input_grad`` is False for the layer fed by the images: backpropagation stops there (no gradient of
+    the input is needed), so that layer has no input-gradient product.
+    """
+    return [("encoder_hidden", original_dim, intermediate_dim, False),
+            ("z_mean", intermediate_dim, latent_dim, True),
+            ("z_log_var", intermediate_dim, latent_dim, True),
+            ("decoder_hidden", latent_dim, intermediate_dim, True),
+            ("x_hat", intermediate_dim, original_dim, True)]
+
+
+def dense_step_gemms(layers, batch: int) -> list[tuple[str, int, int, int]]:
+    """The matrix products of one training step of Dense ``layers`` at ``batch``: ``(what, m, k, n)`` for an
+    ``(m, k) @ (k, n)`` product.
+
+    Per layer ``(name, in, out, input_grad)``: forward ``x (B, in) @ W (in, out)``; weight gradient
+    ``x^T (in, B) @ dy (B, out)``; input gradient ``dy (B, out) @ W^T (out, in)`` when ``input_grad``.
+    """
+    out = []
+    for name, i, o, input_grad in layers:
+        out.append((f"{name} forward", batch, i, o))
+        out.append((f"{name} weight grad", i, batch, o))
+        if input_grad:
+            out.append((f"{name} input grad", batch, o, i))
+    return out
+
+
+def gemm_flops(gemms) -> int:
+    """2 m k n summed over ``(what, m, k, n)`` products."""
+    return sum(2 * m * k * n for _, m, k, n in gemms)
+
+
+def gemm_step_seconds(gemms, seconds: float = 1.0, dtype=np.float32) -> list[float]:
+    """Time the products of one step with numpy's BLAS (``np.matmul`` into preallocated outputs, operands
+    laid out as the step has them: transposes are views, as BLAS takes them): seconds per step of each
+    block of repeats filling about ``seconds``, after a warm-up."""
+    rng = np.random.default_rng(0)
+    ops = []
+    for what, m, k, n in gemms:
+        if "weight grad" in what:  # x^T: the transpose of a (B, in) activation, a view
+            a = rng.random((k, m), dtype=dtype).T
+        elif "input grad" in what:  # W^T: the transpose of the (in, out) kernel, a view
+            a = rng.random((m, k), dtype=dtype)
+        else:
+            a = rng.random((m, k), dtype=dtype)
+        b = rng.random((n, k), dtype=dtype).T if "input grad" in what else rng.random((k, n), dtype=dtype)
+        ops.append((a, b, np.empty((m, n), dtype=dtype)))
+
+    def step():
+        for a, b, c in ops:
+            np.matmul(a, b, out=c)
+
+    for _ in range(5):
+        step()
+    started = time.perf_counter()
+    step()
+    once = max(time.perf_counter() - started, 1e-6)
+    repeats = max(1, int(seconds / 5 / once))
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        times.append((time.perf_counter() - started) / repeats)
+    return times

@@ -33,6 +33,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,7 +262,12 @@ def checkpoint_callback(store: CheckpointStore, params, every: int, history: dic
     import keras
 
     class Checkpointer(keras.callbacks.Callback):
-        """Keeps the history of completed epochs, a snapshot of the last one, and writes checkpoints."""
+        """Keeps the history of completed epochs, a snapshot of the last one, and writes checkpoints.
+
+        The snapshot is taken at the end of the epoch (copies, so nothing the next epoch does reaches it);
+        writing and fsyncing it happens in a thread while the next epoch trains (:meth:`save` with
+        ``wait=False``); every later save, and :meth:`wait`, waits for that write and raises its error.
+        """
 
         def __init__(self):
             super().__init__()
@@ -269,6 +275,8 @@ def checkpoint_callback(store: CheckpointStore, params, every: int, history: dic
             self.last: Snapshot | None = None
             self.written: int | None = start or None  # the checkpoint a resume started from counts as ours
             self.batches = 0
+            self._writer: threading.Thread | None = None
+            self._error: BaseException | None = None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.batches = 0
@@ -288,15 +296,36 @@ def checkpoint_callback(store: CheckpointStore, params, every: int, history: dic
                 self.history.setdefault(k, []).append(float(v))
             self.last = snapshot(self.model, epoch + 1, self.history)
             if (epoch + 1) % every == 0 or epoch + 1 == params.epochs:
-                self.save()
+                self.save(wait=False)
 
-        def save(self) -> Path | None:
-            """Write the last snapshot unless it is on disk already; the path of this run's newest checkpoint
-            (None when it has none: an older run's checkpoint is not this run's last good state)."""
+        def save(self, wait: bool = True) -> Path | None:
+            """Write the last snapshot unless it is on disk already (in a thread when not ``wait``); the path
+            of this run's newest checkpoint (None when it has none: an older run's checkpoint is not this
+            run's last good state)."""
+            self.wait()
             if self.last is not None and self.written != self.last.epoch:
-                store.write(self.last, params)
+                if wait:
+                    store.write(self.last, params)
+                else:
+                    self._writer = threading.Thread(target=self._write, args=(self.last,), name="checkpoint-writer")
+                    self._writer.start()
                 self.written = self.last.epoch
             return store.path(self.written) if self.written is not None else None
+
+        def _write(self, snap: Snapshot) -> None:
+            try:
+                store.write(snap, params)
+            except BaseException as e:  # raised in the training thread by wait()
+                self._error = e
+
+        def wait(self) -> None:
+            """Wait for the checkpoint being written, if any; raise its error."""
+            if self._writer is not None:
+                self._writer.join()
+                self._writer = None
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
 
     return Checkpointer()
 

@@ -44,6 +44,9 @@ class Experiment:
     classifier: str | None = None
     # Train with the fast path (vaelab.training.compile_options) unless --no-jit.
     fast_path: bool = False
+    # The backend this experiment trains fastest on, used when KERAS_BACKEND is unset (and no TensorFlow-only
+    # option asks for TensorFlow): benchmarks/versus.py measured the dense MNIST VAE faster on JAX.
+    backend: str | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -32,6 +32,7 @@ def train_command(exp, params_module, argv) -> int:
     p = cli.parser(f"Train the {exp.name} VAE and save it in --models-dir.", exp.params_cls, params_module)
     args = cli.add_train_options(p).parse_args(argv)
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    choose_backend(params, args)
     if args.summary:
         from vaelab.models import architecture_text, build_vae
 
@@ -40,6 +41,24 @@ def train_command(exp, params_module, argv) -> int:
     train(exp, params, args.data_dir, args.models_dir, args.limit, options=args, argv=argv,
           results_dir=args.results_dir)
     return 0
+
+
+def choose_backend(params, args) -> str | None:
+    """Set KERAS_BACKEND to the backend the params' architecture trains fastest on, unless the user chose one
+    (KERAS_BACKEND always wins), Keras is already imported (its backend is fixed then), that backend is not
+    installed, or ``--distribute`` (whose multi-worker mode needs TensorFlow) is used. Returns what it set."""
+    import importlib.util
+    import os
+    import sys
+
+    from vaelab import parts
+
+    backend = parts.architecture(params).backend
+    if (not backend or "KERAS_BACKEND" in os.environ or "keras" in sys.modules
+            or getattr(args, "distribute", "none") != "none" or importlib.util.find_spec(backend) is None):
+        return None
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
 
 
 def default_train_options() -> argparse.Namespace:

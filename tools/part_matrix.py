@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The part matrix: does every architecture train, save and load on every dataset's image size and backend?
+
+For each backend installed (a child process per backend, ``KERAS_BACKEND`` set) and each architecture x dataset,
+build the dataset's VAE with small widths and its own likelihood, train two steps on random images, save the
+VAE, encoder and decoder (.h5), load them in safe mode and check that the reloaded decoder gives the same images.
+Prints a Markdown table (``ok``, or the one-line reason an architecture cannot make that size, or the error).
+
+    python tools/part_matrix.py                    # every backend installed
+    python tools/part_matrix.py --backends tensorflow --architectures resnet,hierarchical
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SMALL = {"filters": 4, "intermediate_dim": 16, "latent_dim": 3, "blocks": 1, "latent_channels": 2,
+         "hidden_dims": "", "batch_size": 4}
+
+
+def one(dataset: str, architecture: str) -> str:
+    """Train, save and reload one combination; 'ok (seconds)' or the reason it cannot."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from vaelab import artifacts
+    from vaelab.errors import UserError
+    from vaelab.experiments import DATASETS, model_inputs
+    from vaelab.models import build_vae, image_decoder, mean_encoder
+    from vaelab.params import Params
+
+    exp = DATASETS[dataset]
+    started = time.perf_counter()
+    try:
+        fields = {f.name for f in dataclasses.fields(Params)}
+        params = exp.params_cls(**{k: v for k, v in SMALL.items() if k in fields}, architecture=architecture)
+    except UserError as e:
+        return f"cannot: {e}"
+    keras.utils.set_random_seed(0)
+    vae = build_vae(params, exp.image_shape, binarize=exp.binarize)
+    vae.compile(optimizer="adam")
+    flat = len(vae.encoder.inputs[0].shape) == 2
+    x = model_inputs(np.random.default_rng(0).integers(0, 256, (8, *exp.image_shape), dtype=np.uint8), flat)
+    loss = vae.fit(x, batch_size=4, epochs=1, verbose=0).history["loss"][-1]
+    if not np.isfinite(loss):
+        return f"loss {loss}"
+    z = np.random.default_rng(1).standard_normal((2, params.latent_dim)).astype("float32")
+    with tempfile.TemporaryDirectory() as d:
+        for name, model in (("vae", vae), ("encoder", mean_encoder(vae.encoder)), ("decoder", image_decoder(vae))):
+            artifacts.save_model(model, Path(d) / f"{name}.h5")
+        again = artifacts.load_model(Path(d) / "decoder.h5")
+        same = np.allclose(keras.ops.convert_to_numpy(again(z)), keras.ops.convert_to_numpy(image_decoder(vae)(z)),
+                           atol=1e-5)
+        artifacts.load_model(Path(d) / "vae.h5")
+    return f"ok ({time.perf_counter() - started:.0f} s)" if same else "reloaded decoder differs"
+
+
+def child(datasets: list[str], architectures: list[str]) -> dict:
+    out = {}
+    for arch in architectures:
+        for dataset in datasets:
+            try:
+                out[f"{arch}/{dataset}"] = one(dataset, arch)
+            except Exception as e:  # noqa: BLE001 - the table reports any failure
+                out[f"{arch}/{dataset}"] = f"error: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return out
+
+
+def main() -> int:
+    from vaelab import parts
+    from vaelab.experiments import DATASETS
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backends", default="tensorflow,jax,torch")
+    p.add_argument("--architectures", default=",".join(parts.ARCHITECTURES))
+    p.add_argument("--datasets", default=",".join(n for n in DATASETS if n != "mnist_binarized"))
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    datasets, architectures = args.datasets.split(","), args.architectures.split(",")
+    if args.child:
+        print(json.dumps(child(datasets, architectures)))
+        return 0
+    results = {}
+    for backend in args.backends.split(","):
+        if importlib.util.find_spec({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]) is None:
+            continue
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        proc = subprocess.run([sys.executable, __file__, "--child", "--datasets", args.datasets, "--architectures",
+                               args.architectures], env=env, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        results[backend] = json.loads(lines[-1]) if lines else {"all": f"failed: {proc.stderr.strip()[-300:]}"}
+    backends = list(results)
+    print("| architecture | dataset | " + " | ".join(backends) + " |")
+    print("|---|---|" + "---|" * len(backends))
+    for arch in architectures:
+        for dataset in datasets:
+            key = f"{arch}/{dataset}"
+            print(f"| {arch} | {dataset} | " + " | ".join(results[b].get(key, results[b].get("all", "?"))
+                                                          for b in backends) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
