@@ -147,6 +147,7 @@ def evaluate_command(argv) -> int:
     params = cli.params_from_args(exp.params_cls, module, args)
     check_writable(args.models_dir)
     vae, files, params = load_vae(exp, params, args.models_dir, args.model)
+    params = params.with_generation_choices(args)  # --sampler, --gmm-components: how to generate, not the model
     data = exp.dataset(params, args.data_dir, args.limit)
     x = model_inputs(data.x_test, len(vae.encoder.inputs[0].shape) == 2)
     print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
