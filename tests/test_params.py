@@ -111,3 +111,22 @@ def test_part_choices_add_short_tokens_to_the_file_names():
         "cifar10_ld_16_conv_3_id_128_e_50_dmol_5"
     assert P.BinarizedMnistParams(hidden_dims="300,200", free_bits=0.5).model_prefix() == \
         "bin_ld_50_h_300-200_e_100_fb0.5"
+
+
+def test_a_preset_overrides_the_module_and_the_command_line_overrides_the_preset(tmp_path):
+    from vaelab import presets
+
+    mnist2d = presets.PRESETS["mnist2d"]
+    p = P.load(P.MnistParams, module(seed=3, epochs=7), {"preset": "mnist2d"})
+    assert p.preset == "mnist2d" and p.seed == 3  # the module's other entries stay
+    assert all(getattr(p, k) == v for k, v in mnist2d.overrides.items())
+    assert p.model_prefix() == f"mnist2d_e_{mnist2d.overrides['epochs']}"
+    q = P.load(P.MnistParams, module(), {"preset": "mnist2d", "epochs": 4, "architecture": "resnet"})
+    assert q.epochs == 4 and q.model_prefix() == "mnist2d_e_4_resnet32x2"  # tokens for what differs from the preset
+    path = tmp_path / "p.json"
+    path.write_text(q.to_json())
+    assert P.load_json(P.MnistParams, path) == q  # the sidecar holds every value and the preset's name
+    with pytest.raises(UserError, match="preset 'mnist2d' is for mnist, not cifar10; use the mnist scripts"):
+        P.load(P.Cifar10Params, None, {"preset": "mnist2d"})
+    with pytest.raises(UserError, match="unknown preset 'nope'; presets of mnist: mnist2d"):
+        P.load(P.MnistParams, None, {"preset": "nope"})
