@@ -23,7 +23,12 @@ def test_interpolation_endpoints_decode_the_two_images_codes(trained_mnist):
 
 
 def test_interpolate_option_saves_the_linear_and_spherical_strips(trained_mnist, tmp_path, capsys):
-    models, data, prefix = trained_mnist
+    import shutil
+
+    trained_models, data, prefix = trained_mnist
+    models = shutil.copytree(trained_models, tmp_path / "models")  # the fitted sampler must not leak into the fixture
+    tmp_path = tmp_path / "results"
+    tmp_path.mkdir()
     code = run_script("mnist_generate.py", "--data-dir", data, "--models-dir", models, "--results-dir", tmp_path,
                       "--model", prefix, "--no-prompt", "--interpolate", "3", "5", "--slerp", "--steps", "6",
                       "--sampler", "gmm", "--gmm-components", "3")
