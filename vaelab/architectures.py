@@ -369,6 +369,10 @@ def check_hierarchical(params, image_shape) -> None:
     hierarchical.check(params, image_shape)
 
 
+def _hierarchical_token(p, d) -> str:
+    return f"hier{p.filters}x{p.blocks}_z{p.latent_channels}" + (f"_p{p.patch}" if p.patch > 1 else "")
+
+
 # --- the parts ------------------------------------------------------------------------------------
 
 
@@ -405,4 +409,4 @@ RESNET = Architecture("resnet", "residual conv encoder/decoder (filters, blocks 
 HIERARCHICAL = Architecture("hierarchical", "top-down hierarchical VAE: the global latent plus spatial latents "
                                             "(latent_channels at latent_scales), ResNet blocks (filters, blocks)",
                             build_hierarchical, check_hierarchical,
-                            token=lambda p, d: f"hier{p.filters}x{p.blocks}_z{p.latent_channels}", hierarchical=True)
+                            token=_hierarchical_token, hierarchical=True)

@@ -19,7 +19,6 @@ from typing import Any, Callable
 
 from vaelab.errors import UserError
 
-
 # --- names ----------------------------------------------------------------------------------------
 
 
@@ -236,11 +235,12 @@ def load_history(path) -> dict[str, list[float]]:
 
 
 def _custom_objects() -> dict[str, Any]:
-    from vaelab import layers, models
+    from vaelab import hierarchical, layers, models
 
     # The legacy .h5 reader looks custom classes up by their bare class name.
     classes = (layers.Sampling, layers.LikelihoodMean, layers.DiscretizedLogisticMean, models.VAE,
-               models.DynamicBinarizationVAE, models.SecondStageVAE)
+               models.DynamicBinarizationVAE, models.SecondStageVAE, hierarchical.TopDownDecoder,
+               hierarchical.ResidualBlock, hierarchical.SpaceToDepth)
     return {c.__name__: c for c in classes}
 
 

@@ -22,12 +22,7 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        replica = _replica_id()
-        if replica is None:
-            eps = keras.random.normal(ops.shape(z_mean), stddev=self.epsilon_std, dtype=z_mean.dtype,
-                                      seed=self.seed_generator)
-        else:
-            eps = _replica_normal(ops.shape(z_mean), self.epsilon_std, z_mean.dtype, self.seed_generator, replica)
+        eps = normal_noise(ops.shape(z_mean), self.epsilon_std, z_mean.dtype, self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
     def compute_output_shape(self, input_shape):
@@ -81,6 +76,15 @@ class DiscretizedLogisticMean(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
+
+
+def normal_noise(shape, stddev, dtype, seed_generator):
+    """``N(0, stddev^2)`` noise of ``shape`` from ``seed_generator``'s next seed, distinct per replica under
+    ``tf.distribute`` (every layer that samples draws through here)."""
+    replica = _replica_id()
+    if replica is None:
+        return keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed_generator)
+    return _replica_normal(shape, stddev, dtype, seed_generator, replica)
 
 
 def _replica_id():

@@ -21,8 +21,8 @@ import json
 import math
 import traceback
 import types
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from vaelab import parts, presets
@@ -106,7 +106,10 @@ class Params:
     strides: str = entry("1,2,1,1", "conv: strides of the four encoder convolutions, comma-separated")
     latent_channels: int = entry(8, "hierarchical: channels of each spatial latent", min=1, max=1024)
     latent_scales: str = entry("", "hierarchical: resolutions (px) of the spatial latents, comma-separated, "
-                                   "top-down (empty: the architecture's default)")
+                                   "top-down, e.g. 4,8,16 (empty: every height below the finest up to 32 px; "
+                                   "none: no spatial latents)")
+    patch: int = entry(1, "hierarchical: side of the pixel patches the network works on (2: a quarter of the "
+                          "positions, the image size kept)", min=1, max=16)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -1,0 +1,234 @@
+"""The hierarchical architecture: shapes for every image size, the lower layers' KL against numpy, log q - log p
+against the KL, deterministic generation, .h5 round trips, and the same numbers on TensorFlow, JAX and PyTorch."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from vaelab import artifacts, discretized, hierarchical
+from vaelab.errors import UserError
+from vaelab.layers import DiscretizedLogisticMean
+
+
+def tiny(latent_scales="4,8,16", **overrides):
+    """Params small enough that a model builds and runs in well under a second."""
+    values = dict(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales=latent_scales, seed=3)
+    return types.SimpleNamespace(**{**values, **overrides})
+
+
+def images(n, shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *shape)).astype("float32") / 255.0
+
+
+def numpy_of(*tensors):
+    return [keras.ops.convert_to_numpy(t) for t in tensors]
+
+
+@pytest.mark.parametrize("shape, scales, sides", [
+    ((28, 28, 1), "7,14,28", [28, 14, 7]),
+    ((32, 32, 3), "4,8,16", [32, 16, 8, 4]),
+    ((92, 92, 3), "23,46", [92, 46, 23]),
+    ((128, 128, 3), "4,8,8,16", [128, 64, 32, 16, 8, 4]),
+])
+def test_shapes_for_each_image_size(shape, scales, sides):
+    assert hierarchical.resolutions(shape) == sides
+    out_channels = discretized.param_channels(shape[-1], 2)
+    encoder, decoder = hierarchical.build(tiny(scales), shape, out_channels)
+    z_mean, z_log_var, *features = encoder(images(2, shape))
+    assert z_mean.shape == z_log_var.shape == (2, 4) and keras.backend.standardize_dtype(z_mean.dtype) == "float32"
+    distinct = sorted(set(int(s) for s in scales.split(",")))
+    assert [tuple(f.shape) for f in features] == [(2, s, s, 8) for s in distinct]
+    params, kl, log_qp = decoder([z_mean, *features])
+    assert params.shape == (2, shape[0], shape[1], out_channels)
+    assert keras.backend.standardize_dtype(params.dtype) == "float32"
+    assert kl.shape == log_qp.shape == (2,)
+    assert np.all(keras.ops.convert_to_numpy(kl) > 0)
+    generated, kl0, log_qp0 = numpy_of(*decoder(z_mean))
+    assert generated.shape == (2, shape[0], shape[1], out_channels)
+    np.testing.assert_array_equal(np.concatenate([kl0, log_qp0]), 0.0)
+
+
+def test_patches_halve_the_network_and_keep_the_image_size():
+    shape, channels = (32, 32, 3), discretized.param_channels(3, 1)
+    assert hierarchical.resolutions(shape, patch=2) == [16, 8, 4]
+    encoder, decoder = hierarchical.build(tiny("4,8,16", patch=2), shape, channels)
+    z_mean, _, *features = encoder(images(2, shape))
+    assert [tuple(f.shape[1:3]) for f in features] == [(4, 4), (8, 8), (16, 16)]
+    assert decoder([z_mean, *features])[0].shape == (2, 32, 32, channels)
+    x = np.arange(2 * 4 * 6 * 3, dtype="float32").reshape(2, 4, 6, 3)
+    patches = keras.ops.convert_to_numpy(hierarchical.space_to_depth(x, 2))
+    np.testing.assert_array_equal(patches[1, 1, 2], x[1, 2:4, 4:6].ravel())  # one 2x2 patch, row by row
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(hierarchical.depth_to_space(patches, 2)), x)
+
+
+@pytest.mark.parametrize("shape, scales, message", [
+    ((28, 28, 1), "4,8", "latent_scales: 4 is not a resolution of the 28x28 network; choose from 7, 14, 28"),
+    ((32, 32, 3), "16,8", "latent_scales go top-down, coarse to fine"),
+    ((32, 32, 3), "4,x", "latent_scales must be comma-separated integers"),
+    ((30, 30, 3), "8", "choose from 15, 30"),
+    ((28, 28, 1), "7", "patch 3 must be >= 1 and divide the image's height and width"),
+])
+def test_impossible_scales_are_one_line_user_errors(shape, scales, message):
+    with pytest.raises(UserError, match=message) as info:
+        hierarchical.build(tiny(scales, patch=3 if "patch" in message else 1), shape, 3)
+    assert "\n" not in str(info.value)
+
+
+def test_default_scales_are_the_heights_below_the_finest_up_to_32px():
+    assert [hierarchical.default_scales(s) for s in ((28, 28, 1), (32, 32, 3), (92, 92, 3), (128, 128, 3))] == [
+        (7, 14), (4, 8, 16), (23,), (4, 8, 16, 32)]
+    assert hierarchical.check_scales((32, 32, 3), "") == (4, 8, 16)
+
+
+def test_no_lower_latents_is_a_resnet_vae():
+    encoder, decoder = hierarchical.build(tiny("none"), (32, 32, 3), 3)
+    z_mean, z_log_var, *features = encoder(images(2, (32, 32, 3)))
+    assert features == []
+    params, kl, _ = numpy_of(*decoder([z_mean]))
+    assert params.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(kl, 0.0)
+
+
+def test_kl_matches_numpy_closed_form():
+    encoder, decoder = hierarchical.build(tiny("4,8,8"), (32, 32, 3), 3)
+    z_mean, _, *features = encoder(images(3, (32, 32, 3)))
+    _, kl, log_qp, layers = decoder.latent_distributions([z_mean, *features])
+    expected = np.zeros(3)
+    for layer in layers:
+        mq, sq, mp, sp = (keras.ops.convert_to_numpy(layer[k]).astype(np.float64)
+                          for k in ("mu_q", "log_std_q", "mu_p", "log_std_p"))
+        sq, sp = np.exp(sq), np.exp(sp)
+        expected += (np.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5).reshape(3, -1).sum(axis=1)
+    assert [tuple(layer["z"].shape) for layer in layers] == [(3, 4, 4, 2), (3, 8, 8, 2), (3, 8, 8, 2)]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kl), expected, rtol=1e-4)
+    assert np.all(expected > 0.1)  # the untrained posteriors differ from the priors: a real test of the formula
+
+
+def test_gaussian_kl_of_known_distributions():
+    ops = keras.ops
+    # KL(N(1, 0.5^2) || N(0, 2^2)) = log 4 + (0.25 + 1) / 8 - 1/2
+    value = hierarchical.gaussian_kl(ops.ones(1), ops.log(0.5 * ops.ones(1)), ops.zeros(1), ops.log(2 * ops.ones(1)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(value), [np.log(4) + 1.25 / 8 - 0.5], rtol=1e-6)
+
+
+def test_log_q_minus_log_p_averages_to_the_kl():
+    """E_q[log q - log p] is the KL: over 4000 draws for one image the two means agree within 4 standard errors."""
+    encoder, decoder = hierarchical.build(tiny("4,8"), (16, 16, 3), 3)
+    for posterior in decoder.posteriors:  # posteriors far from their priors, as after training
+        kernel = posterior.convs[-1].kernel
+        kernel.assign(4.0 * kernel)
+    z_mean, _, *features = encoder(images(1, (16, 16, 3)))
+    n = 4000
+    repeated = [keras.ops.repeat(t, n, axis=0) for t in (z_mean, *features)]
+    _, kl, log_qp = numpy_of(*decoder(repeated))
+    assert np.std(kl) > 0  # the lower layer's KL depends on the draw above it, so this is not trivial
+    error = np.sqrt(np.var(log_qp - kl) / n)
+    assert abs(np.mean(log_qp) - np.mean(kl)) < 4 * error
+    assert error < 0.05 * np.mean(kl)  # so the first check could see an error of a fifth of the KL
+
+
+def test_generation_at_temperature_zero_is_deterministic_and_above_zero_varies():
+    _, decoder = hierarchical.build(tiny(), (32, 32, 3), 3)
+    z = np.random.default_rng(1).normal(size=(2, 4)).astype("float32")
+    first, second = numpy_of(decoder(z)[0], decoder(z)[0])
+    np.testing.assert_array_equal(first, second)
+    warm = hierarchical.TopDownDecoder.from_config({**decoder.get_config(), "temperature": 1.0})
+    warm.set_weights(decoder.get_weights())
+    a, b = numpy_of(warm(z)[0], warm(z)[0])
+    assert np.abs(a - b).max() > 1e-3
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_saved_models_load_in_safe_mode_with_identical_outputs(tmp_path, patch):
+    channels = discretized.param_channels(3, 1)
+    encoder, decoder = hierarchical.build(tiny(patch=patch), (32, 32, 3), channels)
+    x = images(2, (32, 32, 3))
+    z = keras.Input(shape=(4,), name="z")
+    image_decoder = keras.Model(z, DiscretizedLogisticMean(3)(decoder(z)[0]), name="decoder")
+    outputs = {}
+    for name, model, inputs in (("encoder", encoder, x), ("decoder", decoder, encoder(x)[0]),
+                                ("image_decoder", image_decoder, encoder(x)[0])):
+        model.save(tmp_path / f"{name}.h5")
+        loaded = artifacts.load_model(tmp_path / f"{name}.h5")
+        before, after = keras.tree.flatten(model(inputs)), keras.tree.flatten(loaded(inputs))
+        for b, a in zip(before, after):
+            np.testing.assert_array_equal(*numpy_of(b, a))
+        outputs[name] = loaded
+    assert outputs["decoder"].get_config() == decoder.get_config()
+    assert keras.saving.load_model(tmp_path / "image_decoder.h5", safe_mode=True, compile=False) is not None
+
+
+BACKEND_SCRIPT = textwrap.dedent("""
+    import json, os, sys, types
+    import numpy as np, keras
+    from vaelab import artifacts, discretized, hierarchical
+    from vaelab.layers import Sampling
+
+    params = types.SimpleNamespace(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales="4,8", seed=3)
+    shape, path = (16, 16, 3), sys.argv[1]
+    if not os.path.exists(path):  # the first (TensorFlow) run saves the decoder every backend then loads
+        hierarchical.build(params, shape, discretized.param_channels(3, 1))[1].save(path)
+    z = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    generated = keras.ops.convert_to_numpy(artifacts.load_model(path)(z)[0])
+
+    colours = np.random.default_rng(0).integers(0, 256, size=(16, 1, 1, 3))
+    x = (np.broadcast_to(colours, (16, *shape)) / 255.0).astype("float32")  # flat colours: quick to learn
+    encoder, decoder = hierarchical.build(params, shape, discretized.param_channels(3, 1))
+
+    class Tiny(keras.Model):  # the ELBO the VAE class computes, enough to take gradients through everything
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder, self.sampling = encoder, decoder, Sampling(seed=1)
+
+        def call(self, x):
+            z_mean, z_log_var, *features = self.encoder(x)
+            out, kl, _ = self.decoder([self.sampling([z_mean, z_log_var]), *features])
+            kl_top = -0.5 * keras.ops.sum(1 + z_log_var - z_mean**2 - keras.ops.exp(z_log_var), axis=-1)
+            nll = -keras.ops.sum(keras.ops.reshape(discretized.log_prob(x, out), (-1, 256)), axis=-1)
+            return nll + kl_top + kl
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return keras.ops.mean(y_pred)
+
+    model = Tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model(x[:1])
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    losses = model.fit(x, batch_size=8, epochs=10, verbose=0, shuffle=False).history["loss"]
+    moved = [bool(np.any(b != keras.ops.convert_to_numpy(v))) for b, v in zip(before, model.trainable_variables)]
+    print(json.dumps({"generated": generated.ravel()[:50].tolist(), "first": losses[0], "last": losses[-1],
+                      "variables": len(moved), "moved": sum(moved)}))
+""")
+
+
+def _run(script, backend, *args):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT),
+           "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def on_tensorflow(tmp_path_factory):
+    """(the decoder file TensorFlow saved, TensorFlow's numbers)."""
+    path = tmp_path_factory.mktemp("hier") / "decoder.h5"
+    return path, _run(BACKEND_SCRIPT, "tensorflow", path)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_every_backend_trains_and_generates_the_same_images(backend, on_tensorflow):
+    path, reference = on_tensorflow
+    result = reference if backend == "tensorflow" else _run(BACKEND_SCRIPT, backend, path)
+    np.testing.assert_allclose(result["generated"], reference["generated"], rtol=1e-4, atol=1e-5)
+    assert np.isfinite(result["last"]) and result["last"] < 0.95 * result["first"]  # 20 steps: about -10 %
+    assert result["moved"] == result["variables"] > 50  # gradients reach every weight of encoder and decoder
