@@ -59,10 +59,14 @@ def test_without_a_trained_model_the_shipped_one_is_used_and_said(trained_mnist,
     capsys.readouterr()
     assert run_script("mnist_generate.py", "--models-dir", tmp_path / "empty", *args) == 0
     out = capsys.readouterr().out
-    assert out.count("note:") == 1 and f"has no {prefix}; using the one shipped in pretrained/" in out
+    assert out.count("note:") == 1 and f"has no {prefix}; using {prefix} shipped in pretrained/" in out
     assert (tmp_path / "r" / f"{prefix}_random_normal.png").is_file()
     assert run_script("mnist_generate.py", "--models-dir", models, *args) == 0
     assert "shipped" not in capsys.readouterr().out
+    for kind in ("encoder.h5", "decoder.h5", "params.json"):  # shipped trained for 7 epochs: used for 1 too
+        (shipped / f"{prefix}_{kind}").rename(shipped / f"{prefix.replace('_e_1', '_e_7')}_{kind}")
+    assert run_script("mnist_generate.py", "--models-dir", tmp_path / "empty", *args) == 0
+    assert f"has no {prefix}; using {prefix.replace('_e_1', '_e_7')} shipped in pretrained/" in capsys.readouterr().out
     monkeypatch.setattr(experiments, "SHIPPED_DIR", tmp_path / "nothing")
     assert run_script("mnist_generate.py", "--models-dir", tmp_path / "empty", *args) == 2
     assert "make it with: python mnist_train.py" in capsys.readouterr().err

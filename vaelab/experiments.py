@@ -25,6 +25,23 @@ from vaelab.errors import UserError
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
+def shipped_model(prefix: str) -> artifacts.ModelFiles | None:
+    """The model of ``prefix`` in :data:`SHIPPED_DIR`, else the one whose name differs only in its epoch count
+    (``…_e_12`` for ``…_e_100``): the same architecture and data, trained shorter; None when there is none."""
+    exact = artifacts.ModelFiles(SHIPPED_DIR, prefix)
+    if exact.decoder_path().exists():
+        return exact
+
+    def any_epochs(name):
+        return re.sub(r"_e_\d+", "_e_N", name)
+
+    for path in sorted(SHIPPED_DIR.glob("*_decoder.h5")):
+        candidate = path.name[: -len("_decoder.h5")]
+        if any_epochs(candidate) == any_epochs(prefix):
+            return artifacts.ModelFiles(SHIPPED_DIR, candidate)
+    return None
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -58,13 +75,14 @@ class Experiment:
 
     def files(self, params, models_dir, model: str | None = None, shipped: bool = False) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix, path or directory), else by the params; with ``shipped``,
-        the model of that name in :data:`SHIPPED_DIR` when ``models_dir`` has none (said in one line)."""
+        the model of that name in :data:`SHIPPED_DIR` (or one of that name but another epoch count) when
+        ``models_dir`` has none (said in one line)."""
         if not model:
             found = self._existing(artifacts.ModelFiles(Path(models_dir), params.model_prefix()))
-            bundled = artifacts.ModelFiles(SHIPPED_DIR, found.prefix)
-            if shipped and not found.decoder_path().exists() and bundled.decoder_path().exists():
-                print(f"note: {models_dir} has no {found.prefix}; using the one shipped in {SHIPPED_DIR.name}/ "
-                      f"(how it was trained: {SHIPPED_DIR.name}/README.md; train your own: "
+            bundled = shipped_model(found.prefix) if shipped and not found.decoder_path().exists() else None
+            if bundled:
+                print(f"note: {models_dir} has no {found.prefix}; using {bundled.prefix} shipped in "
+                      f"{SHIPPED_DIR.name}/ (how it was trained: {SHIPPED_DIR.name}/README.md; train your own: "
                       f"{self.train_hint(params)})")
                 return bundled
             return found
