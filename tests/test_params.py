@@ -5,6 +5,7 @@ import types
 import pytest
 
 from vaelab import params as P
+from vaelab import presets
 from vaelab.errors import UserError
 
 import mnist_params
@@ -130,3 +131,17 @@ def test_a_preset_overrides_the_module_and_the_command_line_overrides_the_preset
         P.load(P.Cifar10Params, None, {"preset": "mnist2d"})
     with pytest.raises(UserError, match="unknown preset 'nope'; presets of mnist: mnist2d"):
         P.load(P.MnistParams, None, {"preset": "nope"})
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_every_preset_loads_for_its_dataset_and_its_parts_fit_the_images(name):
+    from vaelab import parts
+    from vaelab.experiments import DATASETS
+
+    preset = presets.PRESETS[name]
+    exp = DATASETS[preset.dataset]
+    p = P.load(exp.params_cls, None, {"preset": name})
+    assert p.model_prefix() == f"{name}_e_{p.epochs}"  # no tokens: nothing differs from the preset
+    for entry, value in preset.overrides.items():
+        assert getattr(p, entry) == value
+    parts.architecture(p).check(p, exp.image_shape)

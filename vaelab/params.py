@@ -154,9 +154,9 @@ class Params:
             tokens.append(parts.likelihood(self, self.IMAGE_SHAPE[-1]).token())
         if self.objective != base.objective:
             tokens.append(parts.objective(self).token())
-        if self.kl_warmup:
+        if self.kl_warmup != base.kl_warmup:
             tokens.append(f"warm{self.kl_warmup}")
-        if self.free_bits:
+        if self.free_bits != base.free_bits:
             tokens.append(f"fb{self.free_bits:g}")
         return tokens
 

@@ -29,6 +29,21 @@ PRESETS = {p.name: p for p in (
            "samples from a 30-component Gaussian mixture fitted to the training codes",
            {"hidden_dims": "1024,1024", "batch_size": 128, "epochs": 30, "lr_schedule": "cosine",
             "sampler": "gmm", "gmm_components": 30}),
+    Preset("binarized_iwae", "mnist_binarized", "Burda et al.'s one-layer model (500-500, latent 50) trained with the "
+           "IWAE bound (k = 5), a 5-epoch KL warm-up and a cosine learning rate, 60 epochs",
+           {"objective": "iwae", "iwae_k": 5, "kl_warmup": 5, "lr_schedule": "cosine", "epochs": 60}),
+    Preset("fashion3d", "fashion_mnist", "latent 3 with a 1024-1024 MLP and a Gaussian likelihood of sigma 0.1 "
+           "(rmse_multiplier 39200), "
+           "batch 128, cosine learning rate, 30 epochs; samples from a 10-component Gaussian mixture",
+           {"architecture": "dense", "hidden_dims": "1024,1024", "rmse_multiplier": 39200.0,
+            "batch_size": 128, "epochs": 30, "lr_schedule": "cosine", "patience": 0, "sampler": "gmm",
+            "gmm_components": 10}),
+    Preset("cifar10_hier", "cifar10", "hierarchical: a 32-d global latent over 4x4, 8x8 and 16x16 latent maps of "
+           "8 channels, 64-channel ResNet blocks, discretized logistic likelihood, batch 32, cosine learning rate "
+           "(train with --no-jit on CPUs: XLA is slower for these convolutions)",
+           {"architecture": "hierarchical", "latent_dim": 32, "filters": 64, "blocks": 1, "latent_channels": 8,
+            "latent_scales": "4,8,16", "likelihood": "discretized_logistic", "mixtures": 1, "batch_size": 32,
+            "lr_schedule": "cosine", "epochs": 20}),
 )}
 
 
