@@ -220,3 +220,14 @@ def test_dense_models_default_to_jax_unless_the_user_chose_a_backend():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "KERAS_BACKEND": "tensorflow"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "None", "None", "tensorflow", "False"]
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in ROOT.glob("*.py")
+                                          if p.name.endswith(("_train.py", "_generate.py", "_morph.py"))
+                                          or p.name in ("evaluate.py", "mnist_2d_latent_space_and_generate.py",
+                                                        "mnist_3d_latent_space_and_generate.py")))
+def test_help_lists_the_options_and_exits_0(script, capsys):
+    """--help is built from the params' descriptions: one with a '%' once broke every script's --help."""
+    assert run_script(script, "--help") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage:") and "--debug" in out

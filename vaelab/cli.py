@@ -50,7 +50,7 @@ def parser(description: str, params_cls: type[params_mod.Params],
         flags = (_flag(f.name), *(f.metadata.get("flags", ()) if extra_flags else ()))
         group.add_argument(*flags, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
                            help=f"{f.metadata.get('help', '')} (default: {default}"
-                                f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})")
+                                f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})".replace("%", "%%"))
     common = p.add_argument_group("files and runs")
     common.add_argument("--data-dir", type=_data_dir, help="directory with the dataset files (default: "
                                                            "$VAELAB_DATA_DIR, then ~/.keras/datasets, then download)")
