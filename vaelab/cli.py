@@ -126,7 +126,7 @@ def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
                    help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
 
-    g = p.add_argument_group("speed (see README.md, MNIST training)")
+    g = p.add_argument_group("speed (see docs/mnist.md, Training speed)")
     g.add_argument("--no-jit", action="store_true",
                    help="turn the fast path off: no XLA compilation and one step per call, as before it was the "
                         "default (MNIST under TensorFlow; other experiments and backends have none)")
