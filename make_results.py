@@ -38,14 +38,15 @@ def main(argv):
         common = ["--data-dir", args.data_dir, *common]
     commands, failed = [], []
     for step in results.STEPS:
+        recorded = " ".join(["python", *cli.shareable_argv([*step.argv, *common])])  # for results.md: no folders
         if args.table_only:
-            commands.append(" ".join(["python", *step.argv, *common]))
+            commands.append(recorded)
             continue
         if (step.training and args.skip_training) or (args.only and not re.search(args.only, step.name)):
             continue
         cmd = [sys.executable, *step.argv, *common]
         shown = " ".join(["python", *step.argv, *common])
-        commands.append(shown)
+        commands.append(recorded)
         print(f"== {step.name}: {shown}", flush=True)
         if args.dry_run:
             continue

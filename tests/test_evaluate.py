@@ -26,6 +26,9 @@ def test_evaluate_grey_mnist_model(trained_mnist, tmp_path, capsys):
     r = json.loads((models / f"{prefix}_eval.json").read_text())
     assert r["dataset"] == "mnist" and r["model"] == prefix and r["test_images"] == 128 and r["k"] == 20
     assert r["dims"] == 784 and r["binary_data"] is False
+    # the recorded command names none of this machine's folders (tmp_path is absolute)
+    assert r["command"] == ("python evaluate.py --dataset mnist --data-dir DIR --models-dir DIR "
+                            f"--model {prefix} --k 20 --quiet")
     np.testing.assert_allclose(-r["elbo_nats"], r["reconstruction_nats"] + r["kl_nats"], rtol=1e-9)
     # the KL is closed form, so it equals what Keras reports for the same model and images
     vae = artifacts.load_model(models / f"{prefix}_vae.h5")

@@ -126,7 +126,7 @@ def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
                    help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
 
-    g = p.add_argument_group("speed (see README.md, MNIST training)")
+    g = p.add_argument_group("speed (see docs/mnist.md, Training speed)")
     g.add_argument("--no-jit", action="store_true",
                    help="turn the fast path off: no XLA compilation and one step per call, as before it was the "
                         "default (MNIST under TensorFlow; other experiments and backends have none)")
@@ -190,6 +190,36 @@ def glue_negative_vectors(argv: list[str], options=("--z",)) -> list[str]:
         else:
             out.append(argv[i])
             i += 1
+    return out
+
+
+# Options whose value is a place on this machine: a recorded command shows such a value as DIR.
+PATH_OPTIONS = ("--data-dir", "--models-dir", "--results-dir", "--model", "--out")
+
+
+def is_machine_path(text: str) -> bool:
+    """Whether a path names a folder of this machine rather than one inside the project: absolute (``/…``,
+    ``C:\\…``), in a home folder (``~…``, ``$HOME…``) or leaving the project (a ``..`` part)."""
+    path = str(text).replace("\\", "/")
+    return (path.startswith(("/", "~", "$")) or re.match(r"[A-Za-z]:/", path) is not None
+            or ".." in path.split("/"))
+
+
+def shareable_argv(argv, options=PATH_OPTIONS) -> list[str]:
+    """``argv`` as it may be recorded in files others read: the value of every option in ``options`` that
+    names a folder of this machine (:func:`is_machine_path`) becomes ``DIR``; relative paths such as
+    ``models`` and model prefixes stay. Both ``--data-dir X`` and ``--data-dir=X`` are handled."""
+    out, hide_next = [], False
+    for word in map(str, argv):
+        if hide_next:
+            out.append("DIR" if is_machine_path(word) else word)
+            hide_next = False
+            continue
+        option, equals, value = word.partition("=")
+        if equals and option in options and is_machine_path(value):
+            word = f"{option}=DIR"
+        hide_next = word in options
+        out.append(word)
     return out
 
 

@@ -117,6 +117,13 @@ def machine() -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def shareable_command(argv) -> str:
+    """The command recorded in ``<prefix>_eval.json`` (and so in ``results/results.md``): ``python evaluate.py``
+    and ``argv``, with every data, models, results, model or output path of this machine (absolute, in a home
+    folder, or outside the project) written as ``DIR``, so committed results name no developer's folders."""
+    return " ".join(["python evaluate.py", *cli.shareable_argv(argv)])
+
+
 def evaluate_command(argv) -> int:
     """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
     names = experiments_mod.DATASETS
@@ -152,7 +159,7 @@ def evaluate_command(argv) -> int:
     x = model_inputs(data.x_test, len(vae.encoder.inputs[0].shape) == 2)
     print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
     result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
-              "command": " ".join(["python evaluate.py", *map(str, argv)])}
+              "command": shareable_command(argv)}
     result.update(evaluate_model(vae, x, args.k, args.eval_seed, args.elbo_samples, verbose=0 if args.quiet else 1))
     if args.fid:
         from vaelab import classifier
