@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: vaelab is one level up
 
 from vaelab import cli  # noqa: E402
-from vaelab.data import fetch_command  # noqa: E402
+from vaelab.downloads import fetch_command  # noqa: E402
 
 if __name__ == "__main__":
     cli.run(fetch_command)

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import digit_like_images, run_script
 from vaelab import params as params_mod
-from vaelab.data import FASHION_CLASSES, IDX_NAMES, class_index, class_slug, load_fashion_mnist, write_idx
+from vaelab.data import FASHION_CLASSES, IDX_NAMES, load_fashion_mnist, write_idx
+from vaelab.morph import class_index, class_slug
 from vaelab.errors import UserError
 
 TINY = ("--filters", "2", "--conv-layers", "2", "--batch-size", "64", "--limit", "256")
@@ -301,7 +302,7 @@ def test_headless_morph_run_writes_every_image(trained_fashion, tmp_path, capsys
 
 
 def test_default_pairs_and_interpolate_mode(trained_fashion, tmp_path):
-    from vaelab.data import class_slug
+    from vaelab.morph import class_slug
     from vaelab.morph import DEFAULT_MORPH_PAIRS
 
     models, data, prefix = trained_fashion

@@ -244,55 +244,6 @@ def load_fashion_mnist(data_dir=None, limit: int | None = None, download: bool =
     return _from_uint8("fashion_mnist", _read_idx_set(folder), str(folder), FASHION_CLASSES).limit(limit)
 
 
-# --- class names ----------------------------------------------------------------------------------
-
-# Extra spellings accepted on command lines, keyed by the normalised form (see :func:`_norm`).
-CLASS_ALIASES = {"tshirt": "T-shirt/top", "top": "T-shirt/top", "tee": "T-shirt/top", "boot": "Ankle boot"}
-
-
-def _norm(text: str) -> str:
-    """Lower case with everything but letters and digits removed: ``"T-shirt/top"`` -> ``"tshirttop"``."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def class_slug(name: str) -> str:
-    """A file-name friendly class name: ``"T-shirt/top"`` -> ``"t-shirt-top"``, ``"Ankle boot"`` -> ``"ankle-boot"``."""
-    out, dash = [], False
-    for ch in name.lower():
-        if ch.isalnum():
-            out.append(ch)
-            dash = False
-        elif out and not dash:
-            out.append("-")
-            dash = True
-    return "".join(out).strip("-")
-
-
-def class_index(text: str, class_names: tuple[str, ...]) -> int:
-    """The index of a class given by name or number.
-
-    Case, spaces, dashes and slashes do not matter (``dress``, ``Ankle-boot``, ``ankle_boot``,
-    ``t-shirt/top``), part names and common spellings work (``t-shirt``, ``tshirt``, ``top``, ``boot``), a
-    trailing plural ``s`` is forgiven (``trousers``, ``sneakers``) and ``0``..``n-1`` are indices. Anything
-    else is a one-line :class:`UserError` listing the valid names.
-    """
-    key = _norm(str(text))
-    if str(text).strip().isdigit():
-        index = int(str(text).strip())
-        if index < len(class_names):
-            return index
-    else:
-        by_norm = {_norm(n): i for i, n in enumerate(class_names)}
-        for name, target in CLASS_ALIASES.items():
-            if target in class_names:
-                by_norm.setdefault(name, class_names.index(target))
-        for candidate in (key, key[:-1] if key.endswith("s") else None):
-            if candidate and candidate in by_norm:
-                return by_norm[candidate]
-    valid = ", ".join(class_slug(n) for n in class_names)
-    raise UserError(f"unknown class {text!r}; valid names: {valid} (or an index 0-{len(class_names) - 1})")
-
-
 # --- CIFAR-10 -------------------------------------------------------------------------------------
 
 CIFAR10_TAR = "cifar-10-python.tar.gz"
@@ -427,50 +378,3 @@ def fetch_hint(dataset: str) -> str:
     files = "; ".join(f"{r.url}, {r.hash_kind} {r.file_hash}" for r in remotes)
     return (f"python dataset/fetch.py --only {dataset} downloads and verifies "
             f"{'them' if len(remotes) > 1 else 'it'}; official file{'s' if len(remotes) > 1 else ''}: {files}")
-
-
-def fetch_command(argv) -> int:
-    """``dataset/fetch.py``: download and verify the official files of every dataset (or ``--only`` some) into
-    ``~/.keras/datasets`` or ``--data-dir``; files already there with the right hash are kept as they are."""
-    from vaelab import downloads
-    from vaelab.cli import OneLineErrorParser
-
-    p = OneLineErrorParser(prog="dataset/fetch.py", description="Download the official files of every dataset "
-                           "the project uses and verify their published hashes; files already there and valid are "
-                           "kept.")
-    p.add_argument("--data-dir", type=Path, default=KERAS_CACHE,
-                   help=f"where the files go, laid out as the loaders look for them (default: {KERAS_CACHE}); "
-                        "pass the same directory to the scripts' --data-dir")
-    p.add_argument("--only", metavar="NAMES", help=f"comma-separated datasets among {', '.join(DOWNLOADS)} "
-                                                   "(default: all)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    args = p.parse_args(argv)
-    names = [n.strip() for n in (args.only or ",".join(DOWNLOADS)).split(",") if n.strip()]
-    unknown = [n for n in names if n not in DOWNLOADS]
-    if unknown or not names:
-        raise UserError(f"--only {args.only!r}: unknown dataset {', '.join(unknown) or '(none given)'}; "
-                        f"choose among {', '.join(DOWNLOADS)}")
-    folder = args.data_dir.expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--data-dir {args.data_dir} is a file, not a directory")
-    failed = []
-    for remote in (r for name in names for r in DOWNLOADS[name]):
-        target = remote.path(folder)
-        if target.is_file():
-            if downloads.file_digest(target, remote.hash_kind) == remote.file_hash:
-                print(f"{remote.name}: ok, {remote.hash_kind} verified ({target})")
-                continue
-            print(f"{remote.name}: {target} is not the official file ({remote.hash_kind} differs); "
-                  "downloading the official one (the present file is kept until it has arrived whole)")
-        print(f"{remote.name}: downloading {remote.url} ...", flush=True)
-        try:
-            downloads.fetch(remote.url, target, remote.file_hash)
-        except downloads.DownloadError as e:
-            print(f"{remote.name}: failed: {e}; {remote.get_it(target, or_data_dir=False)}")
-            failed.append(remote.name)
-            continue
-        print(f"{remote.name}: saved {target} ({target.stat().st_size / 1e6:.1f} MB, {remote.hash_kind} verified)")
-    if failed:
-        raise UserError(f"{len(failed)} file{'s' * (len(failed) > 1)} could not be downloaded ({', '.join(failed)}); "
-                        "each line above says where it comes from and where it goes")
-    return 0

@@ -16,6 +16,53 @@ from vaelab.train import check_writable, train
 from vaelab.trained import Trained, load_trained
 
 
+# Extra spellings accepted on command lines, keyed by the normalised form (see :func:`_norm`).
+CLASS_ALIASES = {"tshirt": "T-shirt/top", "top": "T-shirt/top", "tee": "T-shirt/top", "boot": "Ankle boot"}
+
+
+def _norm(text: str) -> str:
+    """Lower case with everything but letters and digits removed: ``"T-shirt/top"`` -> ``"tshirttop"``."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def class_slug(name: str) -> str:
+    """A file-name friendly class name: ``"T-shirt/top"`` -> ``"t-shirt-top"``, ``"Ankle boot"`` -> ``"ankle-boot"``."""
+    out, dash = [], False
+    for ch in name.lower():
+        if ch.isalnum():
+            out.append(ch)
+            dash = False
+        elif out and not dash:
+            out.append("-")
+            dash = True
+    return "".join(out).strip("-")
+
+
+def class_index(text: str, class_names: tuple[str, ...]) -> int:
+    """The index of a class given by name or number.
+
+    Case, spaces, dashes and slashes do not matter (``dress``, ``Ankle-boot``, ``ankle_boot``,
+    ``t-shirt/top``), part names and common spellings work (``t-shirt``, ``tshirt``, ``top``, ``boot``), a
+    trailing plural ``s`` is forgiven (``trousers``, ``sneakers``) and ``0``..``n-1`` are indices. Anything
+    else is a one-line :class:`UserError` listing the valid names.
+    """
+    key = _norm(str(text))
+    if str(text).strip().isdigit():
+        index = int(str(text).strip())
+        if index < len(class_names):
+            return index
+    else:
+        by_norm = {_norm(n): i for i, n in enumerate(class_names)}
+        for name, target in CLASS_ALIASES.items():
+            if target in class_names:
+                by_norm.setdefault(name, class_names.index(target))
+        for candidate in (key, key[:-1] if key.endswith("s") else None):
+            if candidate and candidate in by_norm:
+                return by_norm[candidate]
+    valid = ", ".join(class_slug(n) for n in class_names)
+    raise UserError(f"unknown class {text!r}; valid names: {valid} (or an index 0-{len(class_names) - 1})")
+
+
 MORPH_MODES = ("morph", "interpolate")
 # Pairs drawn when no --from/--to is given: (A, B) decodes mean_A + alpha * mean_B.
 DEFAULT_MORPH_PAIRS = (("t-shirt", "dress"), ("sneaker", "ankle-boot"), ("sandal", "sneaker"), ("trouser", "bag"))
@@ -40,7 +87,6 @@ def add_morph_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def morph_pairs(froms: list[str], tos: list[str], class_names: tuple[str, ...]) -> list[tuple[int, int]]:
     """The (A, B) class indices of ``--from``/``--to`` given in order, or the default pairs when none."""
-    from vaelab.data import class_index
 
     if len(froms) != len(tos):
         raise UserError(f"give --from and --to the same number of times (got {len(froms)} --from and "
@@ -148,7 +194,6 @@ def save_morph_strip(trained: Trained, means: np.ndarray, a: int, b: int, class_
                      alpha_max: float, results_dir, per_row: int = 10) -> Path:
     """One strip of decoded latents from class ``a`` towards ``b``, each panel titled with its alpha."""
     from vaelab import plots
-    from vaelab.data import class_slug
 
     alphas, z = morph_latents(means, a, b, mode, n, alpha_max)
     na, nb = class_slug(class_names[a]), class_slug(class_names[b])
