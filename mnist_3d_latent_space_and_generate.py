@@ -2,8 +2,12 @@
 """Explore a 3-D MNIST latent space: 3-D test-set scatter coloured by digit, the decoded grid over the
 prior's quantiles as one figure of slices along z[2] and as an animated GIF through z[2], then the prompt.
 
-    python mnist_3d_latent_space_and_generate.py --latent-dim 3
-    python mnist_3d_latent_space_and_generate.py --latent-dim 3 --no-prompt --z "0,0.5,-1"
+    python mnist_train.py --latent-dim 3
+    python mnist_3d_latent_space_and_generate.py
+    python mnist_3d_latent_space_and_generate.py --no-prompt --z "0,0.5,-1"
+
+Without ``--latent-dim`` or ``--model`` it looks for the latent-3 model of the params (the params module's
+``latent_dim`` is the 2-D scripts' default).
 """
 
 from vaelab import cli, generate, latent, plots
@@ -20,6 +24,8 @@ def main(argv):
     p.add_argument("--frames", type=int, default=30, help="frames of the GIF through z[2] (default: 30)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
+    if args.latent_dim is None and not args.model:
+        args.latent_dim = 3
     trained = generate.start_generate(MNIST, PARAMS, args)
     require_latent_dim(trained, (3,), "mnist_3d_latent_space_and_generate.py")
     generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)

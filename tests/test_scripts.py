@@ -147,6 +147,12 @@ def test_3d_script_writes_scatter_slices_and_gif(tmp_path, mnist_dir):
         assert gif.n_frames == 5 and gif.size == (4 * 28, 4 * 28)
     # the 2-D script refuses a 3-D model with a one-line error
     assert run_script("mnist_2d_latent_space_and_generate.py", *base, "--results-dir", results) == 2
+    # without --latent-dim the 3-D script looks for the latent-3 model (the params module says 2)
+    (results / f"{p}_latent3d.png").unlink()
+    no_dim = [a for a in base if a not in ("--latent-dim", "3")]
+    assert run_script("mnist_3d_latent_space_and_generate.py", *no_dim, "--results-dir", results, "--n", "4",
+                      "--slices", "4", "--frames", "5", "--no-prompt") == 0
+    assert (results / f"{p}_latent3d.png").is_file()
 
 
 def _write_keras2_generator(path, w1, b1, w2, b2):
