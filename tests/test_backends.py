@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT
 
-PART_TESTS = ["test_architectures.py", "test_likelihoods.py", "test_objectives.py", "test_models.py",
-              "test_samplers.py", "test_metrics.py", "test_binarized.py"]
+PART_TESTS = ["test_architectures.py", "test_hierarchical.py", "test_likelihoods.py", "test_objectives.py",
+              "test_models.py", "test_samplers.py", "test_metrics.py", "test_binarized.py"]
 MODULES = {"jax": "jax", "torch": "torch"}
 
 
@@ -27,9 +27,8 @@ def test_the_part_tests_pass_on(backend):
     if importlib.util.find_spec(MODULES[backend]) is None:
         pytest.skip(f"{backend} is not installed")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    extra = [str(ROOT / "tests" / "test_hierarchical.py")] if (ROOT / "tests" / "test_hierarchical.py").exists() else []
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                           *(str(ROOT / "tests" / t) for t in PART_TESTS), *extra],
+                           *(str(ROOT / "tests" / t) for t in PART_TESTS)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     summary = proc.stdout.strip().splitlines()[-1:]
     assert proc.returncode == 0, f"{backend}: {summary}\n{proc.stdout[-4000:]}"
