@@ -5,7 +5,7 @@ import types
 import pytest
 
 from vaelab import params as P
-from vaelab import presets
+from vaelab import paramsfile, presets
 from vaelab.errors import UserError
 
 import mnist_params
@@ -73,7 +73,7 @@ def test_module_entries_skip_imports_and_private_names():
     import math
 
     m = module(latent_dim=4, _private=1, math=math, helper=lambda: 1)
-    assert P.module_entries(m) == {"latent_dim": 4}
+    assert paramsfile.module_entries(m) == {"latent_dim": 4}
 
 
 @pytest.mark.parametrize("name", ["mnist", "mnist_binarized", "fashion_mnist", "cifar10", "caltech101_92",
@@ -86,7 +86,7 @@ def test_each_params_module_holds_its_dataclass_defaults_and_names_the_parts(nam
     from vaelab.experiments import DATASETS
 
     exp = DATASETS[name]
-    entries = P.module_entries(importlib.import_module(exp.params_module))
+    entries = paramsfile.module_entries(importlib.import_module(exp.params_module))
     defaults = exp.params_cls()
     assert {k: getattr(defaults, k) for k in entries} == entries
     assert {"architecture", "likelihood", "objective", "epochs", "latent_dim"} <= set(entries)

@@ -16,6 +16,7 @@ import types
 from typing import Callable
 
 from vaelab import params as params_mod
+from vaelab import paramsfile
 from vaelab.errors import UserError
 
 
@@ -35,12 +36,12 @@ def parser(description: str, params_cls: type[params_mod.Params],
     """A parser with an override for every params entry plus the options every script has.
 
     ``params_module`` may be given by name (``"mnist_params"``): it is then read here, inside :func:`run`'s
-    error boundary, so a broken params file is a one-line error (:func:`vaelab.params.read_module`).
+    error boundary, so a broken params file is a one-line error (:func:`vaelab.paramsfile.read_module`).
     ``extra_flags`` adds the entries' short aliases (``--k`` for ``--iwae-k``); evaluate.py has its own ``--k``.
     """
     p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    params_module = params_mod.as_module(params_module)
-    defaults = params_mod.module_entries(params_module) if params_module else {}
+    params_module = paramsfile.as_module(params_module)
+    defaults = paramsfile.module_entries(params_module) if params_module else {}
     group = p.add_argument_group("params (override the params module)")
     for f in dataclasses.fields(params_cls):
         kind = {"int": int, "float": float, "str": str, "bool": _parse_bool}[f.type if isinstance(f.type, str)

@@ -36,9 +36,9 @@ from vaelab.trained import load_vae
 def params_module_for(exp):
     """The params module users edit for ``exp`` (``mnist_params``), read inside the error boundary; None when it
     is not there."""
-    from vaelab import params as params_mod
+    from vaelab import paramsfile
 
-    return params_mod.read_module(exp.params_module, missing_ok=True)
+    return paramsfile.read_module(exp.params_module, missing_ok=True)
 
 
 def is_binary(x: np.ndarray) -> bool:
