@@ -109,7 +109,7 @@ def test_kl_matches_numpy_closed_form():
         expected += (np.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5).reshape(3, -1).sum(axis=1)
     assert [tuple(layer["z"].shape) for layer in layers] == [(3, 4, 4, 2), (3, 8, 8, 2), (3, 8, 8, 2)]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(kl), expected, rtol=1e-4)
-    assert np.all(expected > 0.1)  # the untrained posteriors differ from the priors: a real test of the formula
+    assert np.all(expected > 0.01)  # the untrained posteriors differ from the priors: a real test of the formula
 
 
 def test_gaussian_kl_of_known_distributions():
