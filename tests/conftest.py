@@ -35,8 +35,9 @@ def digit_like_images(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """No real data, no network cache, no network, no display for any test, and a working directory of its
-    own, so that default output folders (``results/``, ``models/``) never land in the working copy."""
+    """No real data, no network cache, no network, no display, no shipped models for any test, and a working
+    directory of its own, so that default output folders (``results/``, ``models/``) never land in the working
+    copy."""
     import urllib.error
     import urllib.request
 
@@ -50,8 +51,10 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     import vaelab.data as data
+    import vaelab.experiments as experiments
 
     monkeypatch.setattr(data, "KERAS_CACHE", empty / "keras-cache")
+    monkeypatch.setattr(experiments, "SHIPPED_DIR", empty / "no-shipped-models")  # a test that wants them says so
 
 
 @pytest.fixture

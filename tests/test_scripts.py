@@ -189,12 +189,13 @@ def _dense_decoder():
 def test_user_errors_are_one_line_without_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VAELAB_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, str(ROOT / "mnist_generate.py"), "--models-dir", str(tmp_path / "none"),
-                          "--no-prompt"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+                          "--latent-dim", "7", "--no-prompt"],  # latent 7: no shipped model stands in
+                         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: model file {tmp_path / 'none' / 'ld_2_id_512_e_60_decoder.h5'} not found; "
-                      "make it with: python mnist_train.py"]
+    assert errors == [f"error: model file {tmp_path / 'none' / 'ld_7_id_512_e_60_decoder.h5'} not found; "
+                      "make it with: python mnist_train.py --latent-dim 7"]
 
 
 @pytest.mark.parametrize("args, message", [
