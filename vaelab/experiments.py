@@ -125,37 +125,6 @@ class Experiment:
         except (OSError, ValueError, AttributeError):
             return True  # loading it will say what is wrong
 
-    def _in_directory(self, folder: Path, params) -> artifacts.ModelFiles:
-        """``--model DIR``: the model the params name in DIR, else the only model of this dataset there.
-
-        A model is a ``<prefix>_decoder.h5`` (or the original scripts' ``_generator.h5``); one whose params
-        file names another dataset is not counted.
-        """
-        named = self._existing(artifacts.ModelFiles(folder, params.model_prefix()))
-        if named.decoder_path().exists():
-            return named
-        prefixes = sorted({p.name.rsplit("_", 1)[0] for pattern in ("*_decoder.h5", "*_generator.h5")
-                           for p in folder.glob(pattern)})
-        mine = [p for p in prefixes if self._may_be_mine(artifacts.ModelFiles(folder, p))]
-        if len(mine) == 1:
-            print(f"--model {folder}: using {mine[0]}, the only {self.name} model there")
-            return artifacts.ModelFiles(folder, mine[0])
-        if not mine:
-            raise UserError(f"--model {folder}: no {self.name} model in this directory (no …_decoder.h5 or "
-                            f"…_generator.h5); pass the directory that holds it, or a model's path")
-        listed = ", ".join(mine[:6]) + (f" and {len(mine) - 6} more" if len(mine) > 6 else "")
-        raise UserError(f"--model {folder}: {len(mine)} {self.name} models there ({listed}) and none is the one "
-                        f"the params name ({params.model_prefix()}); pick one: --model {folder / mine[0]}")
-
-    def _may_be_mine(self, files: artifacts.ModelFiles) -> bool:
-        """False only when the model's params file says it was made for another dataset."""
-        if not files.params_json.exists():
-            return True
-        try:
-            return json.loads(files.params_json.read_text()).get("dataset") == self.params_cls.DATASET
-        except (OSError, ValueError, AttributeError):
-            return True  # loading it will say what is wrong
-
     def _existing(self, files: artifacts.ModelFiles) -> artifacts.ModelFiles:
         """``files``, or the same model under a legacy prefix when only that one exists."""
         if files.decoder_path().exists():
