@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -124,8 +125,8 @@ def gemm_limit(model: str, batch: int, seconds: float) -> dict:
     from vaelab.params import MnistParams
 
     p = MnistParams()
-    gemms = benchmark.dense_step_gemms(benchmark.dense_vae_layers(p.original_dim, p.intermediate_dim,
-                                                                  p.latent_dim), batch)
+    pixels = math.prod(MnistParams.IMAGE_SHAPE)
+    gemms = benchmark.dense_step_gemms(benchmark.dense_vae_layers(pixels, p.intermediate_dim, p.latent_dim), batch)
     times = benchmark.gemm_step_seconds(gemms, seconds)
     step = statistics.median(times)
     return {"samples_per_s": batch / step, "step_ms": step * 1e3, "gflops": benchmark.gemm_flops(gemms) / step / 1e9}

@@ -46,3 +46,16 @@ def test_gemm_step_seconds_times_blocks():
     times = benchmark.gemm_step_seconds([("a forward", 4, 3, 2), ("a weight grad", 3, 4, 2),
                                          ("b input grad", 4, 2, 3)], seconds=0.01)
     assert len(times) == 5 and all(t > 0 for t in times)
+
+
+def test_versus_gemm_limit_times_the_default_mnist_step():
+    """benchmarks/versus.py's GEMM-only row, from the default params (it once read an entry that had gone)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("versus", ROOT / "benchmarks" / "versus.py")
+    versus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(versus)
+    row = versus.gemm_limit("mnist", 64, 0.05)
+    assert row["samples_per_s"] > 0 and row["step_ms"] > 0 and row["gflops"] > 0
