@@ -20,7 +20,8 @@ from vaelab.layers import DiscretizedLogisticMean
 
 def tiny(latent_scales="4,8,16", **overrides):
     """Params small enough that a model builds and runs in well under a second."""
-    values = dict(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales=latent_scales, seed=3)
+    values = dict(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales=latent_scales, seed=3,
+                  patch=1)
     return types.SimpleNamespace(**{**values, **overrides})
 
 
@@ -172,7 +173,8 @@ BACKEND_SCRIPT = textwrap.dedent("""
     from vaelab import artifacts, discretized, hierarchical
     from vaelab.layers import Sampling
 
-    params = types.SimpleNamespace(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales="4,8", seed=3)
+    params = types.SimpleNamespace(latent_dim=4, filters=8, blocks=1, latent_channels=2, latent_scales="4,8", seed=3,
+                                   patch=1)
     shape, path = (16, 16, 3), sys.argv[1]
     if not os.path.exists(path):  # the first (TensorFlow) run saves the decoder every backend then loads
         hierarchical.build(params, shape, discretized.param_channels(3, 1))[1].save(path)

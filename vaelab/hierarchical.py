@@ -49,8 +49,8 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def parse_scales(scales) -> tuple[int, ...]:
-    """``"4,8,16"`` (or a sequence of ints) -> ``(4, 8, 16)``; ``"none"`` -> no lower latents; ``""`` -> ``()``
-    (which :func:`check_scales` replaces by :func:`default_scales`)."""
+    """``"4,8,16"`` (or a sequence of ints) -> ``(4, 8, 16)``; ``"none"`` (or ``""``) -> no lower latents
+    (:func:`check_scales` gives ``""`` the :func:`default_scales` first)."""
     if isinstance(scales, str) and scales.strip().lower() == "none":
         return ()
     if isinstance(scales, str):
@@ -90,9 +90,9 @@ def default_scales(image_shape, patch: int = 1) -> tuple[int, ...]:
 def check_scales(image_shape, scales, patch: int = 1) -> tuple[int, ...]:
     """The parsed ``latent_scales`` (empty: :func:`default_scales`), each a height the network passes through
     (else a one-line UserError)."""
-    values, sides = parse_scales(scales), resolutions(image_shape, patch)
-    if not values and isinstance(scales, str) and scales.strip().lower() != "none":
+    if isinstance(scales, str) and not scales.strip():
         return default_scales(image_shape, patch)
+    values, sides = parse_scales(scales), resolutions(image_shape, patch)
     for value in values:
         if value not in sides:
             raise UserError(f"latent_scales: {value} is not a resolution of the {image_shape[0]}x{image_shape[1]} "
@@ -369,7 +369,7 @@ class TopDownDecoder(keras.Model):
 
 def check(params, image_shape) -> None:
     """A one-line UserError when ``params`` cannot build this architecture for ``image_shape``."""
-    check_scales(tuple(int(s) for s in image_shape), params.latent_scales, int(getattr(params, "patch", 1)))
+    check_scales(tuple(int(s) for s in image_shape), params.latent_scales, params.patch)
 
 
 def build(params, image_shape, out_channels: int) -> tuple[keras.Model, TopDownDecoder]:
@@ -377,7 +377,7 @@ def build(params, image_shape, out_channels: int) -> tuple[keras.Model, TopDownD
     outputs per pixel, from ``params.latent_dim``, ``filters``, ``blocks``, ``latent_channels``,
     ``latent_scales`` and ``seed``."""
     image_shape = tuple(int(s) for s in image_shape)
-    patch = int(getattr(params, "patch", 1))
+    patch = params.patch
     scales = check_scales(image_shape, params.latent_scales, patch)
     encoder = build_encoder(image_shape, params.latent_dim, params.filters, params.blocks, scales, patch)
     decoder = TopDownDecoder(params.latent_dim, image_shape, out_channels, filters=params.filters,
