@@ -159,3 +159,18 @@ def test_the_continuous_bernoulli_is_a_density_on_the_unit_interval():
     np.testing.assert_allclose(means, [quad(lambda t, lg=float(lg): t * density(t, lg), 0, 1)[0] for lg in logits],
                                atol=1e-5)
     assert not lik.is_probability_of(x) and lik.param_channels() == 1
+
+
+@pytest.mark.parametrize("name", sorted(parts.LIKELIHOODS))
+def test_a_pixelwise_likelihood_gives_the_same_log_prob_in_any_layout(name):
+    """What lets the VAE hand a dense model's flat vectors to it as they are (VAE.sample_terms)."""
+    cls = parts.LIKELIHOODS[name]
+    if not cls.pixelwise:
+        assert cls is likelihoods.DiscretizedLogistic  # the one that couples a pixel's channels
+        return
+    rng = np.random.default_rng(3)
+    lik = cls(3)
+    x = rng.integers(0, 256, (2, 4, 4, 3)).astype("float32") / 255
+    out = rng.normal(0, 1, (2, 4, 4, lik.param_channels())).astype("float32")
+    flat = lik.log_prob(x.reshape(2, -1), out.reshape(2, -1))
+    np.testing.assert_allclose(np64(flat), np64(lik.log_prob(x, out)), rtol=1e-6)

@@ -171,3 +171,18 @@ def test_models_saved_before_likelihoods_were_parts_still_score_their_sigmoid_ou
     p = np.clip(_np(out)["params"], 1e-7, 1 - 1e-7)
     expected = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
     np.testing.assert_allclose(_np(vae.sample_terms(x, out))["recon"], expected, rtol=1e-4)
+
+
+def test_the_dense_bernoulli_vae_scores_flat_vectors_as_images():
+    """sample_terms gives a pixelwise likelihood the flat vectors: the same terms as in image layout."""
+    from vaelab.experiments import MNIST
+    from vaelab.models import build_vae
+    from vaelab.params import MnistParams
+
+    vae = build_vae(MnistParams(intermediate_dim=8), MNIST.image_shape)
+    x = (np.random.default_rng(0).random((4, 784)) < 0.3).astype("float32")
+    out = vae(x)
+    terms = vae.sample_terms(x, out)
+    images = vae.likelihood.log_prob(x.reshape(4, 28, 28, 1), keras.ops.reshape(out["params"], (4, 28, 28, 1)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(terms["log_px"]), keras.ops.convert_to_numpy(images),
+                               rtol=1e-6)

@@ -47,6 +47,9 @@ class Likelihood:
     name: ClassVar[str] = ""
     help: ClassVar[str] = ""
     discrete: ClassVar[bool] = True
+    # log_prob is a sum of one term per value, so it takes x and out in any layout (a dense model's flat
+    # vectors as they are); False when it needs images (B, H, W, C), e.g. to couple a pixel's channels.
+    pixelwise: ClassVar[bool] = True
 
     channels: int = 1
 
@@ -196,6 +199,7 @@ class DiscretizedLogistic(Likelihood):
 
     name: ClassVar[str] = discretized.NAME
     help: ClassVar[str] = "discretized mixture of logistics over 8-bit pixels (bits/dim; PixelCNN++ head)"
+    pixelwise: ClassVar[bool] = False
 
     mixtures: int = 1
 
