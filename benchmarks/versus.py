@@ -179,6 +179,12 @@ def shown(row: dict, spec: dict) -> str:
            f"{extra}--data-dir DIR"
 
 
+def without_folders(text: str) -> str:
+    """``text`` with every ``ROOT=DIR`` of a variant shown as ``ROOT=CHECKOUT``: reports name no folder of
+    the machine they ran on (the commit is in the variant's name)."""
+    return re.sub(r"ROOT=[^\s'\",]+", "ROOT=CHECKOUT", text)
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -250,9 +256,9 @@ def main(argv=None) -> int:
     text = report(results, args, started)
     print(text)
     out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
-    out.write_text(text + "\n")
+    out.write_text(without_folders(text) + "\n")
     saved = {**vars(args), "data_dir": "DIR" if args.data_dir else None, "out": None}  # no folders of this machine
-    out.with_suffix(".json").write_text(json.dumps({"args": saved, "results": results}, indent=1) + "\n")
+    out.with_suffix(".json").write_text(without_folders(json.dumps({"args": saved, "results": results}, indent=1)) + "\n")
     print(f"saved {out}")
     return 0
 

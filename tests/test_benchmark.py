@@ -48,8 +48,7 @@ def test_gemm_step_seconds_times_blocks():
     assert len(times) == 5 and all(t > 0 for t in times)
 
 
-def test_versus_gemm_limit_times_the_default_mnist_step():
-    """benchmarks/versus.py's GEMM-only row, from the default params (it once read an entry that had gone)."""
+def _versus():
     import importlib.util
 
     from conftest import ROOT
@@ -57,5 +56,22 @@ def test_versus_gemm_limit_times_the_default_mnist_step():
     spec = importlib.util.spec_from_file_location("versus", ROOT / "benchmarks" / "versus.py")
     versus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(versus)
+    return versus
+
+
+def test_versus_reports_name_no_checkout_folder():
+    """A variant run in another checkout (ROOT=DIR) is reported as ROOT=CHECKOUT, in the text and the JSON."""
+    versus = _versus()
+    row = {"kind": "ours", "env": versus.parse_variant("old: ROOT=/home/me/old-checkout --no-jit")["env"],
+           "cmd": ["mnist_train.py", "--no-jit"]}
+    shown = versus.without_folders(versus.shown(row, versus.MODELS["mnist"]))
+    assert shown.startswith("ROOT=CHECKOUT python mnist_train.py --no-jit --epochs 5") and "/home" not in shown
+    assert versus.without_folders('["old: ROOT=/a/b", "x"]') == '["old: ROOT=CHECKOUT", "x"]'
+    assert versus.without_folders("--variant 'old: ROOT=/a/b'") == "--variant 'old: ROOT=CHECKOUT'"
+
+
+def test_versus_gemm_limit_times_the_default_mnist_step():
+    """benchmarks/versus.py's GEMM-only row, from the default params (it once read an entry that had gone)."""
+    versus = _versus()
     row = versus.gemm_limit("mnist", 64, 0.05)
     assert row["samples_per_s"] > 0 and row["step_ms"] > 0 and row["gflops"] > 0
