@@ -59,10 +59,11 @@ if str(ROOT) not in sys.path:
 from vaelab import benchmark  # noqa: E402
 
 # Per model: the script, the images per epoch (None: the whole training set), E, the command-line options
-# of every row, and whether the plain loops validate.
+# of every row, and whether the plain loops validate. CIFAR-10 times E - 1 = 3 epochs: with E = 2 a round timed
+# one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/versus-2026-11-30-0517.txt).
 MODELS = {
     "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False),
-    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=2, limit=4000, validate=True),
+    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True),
 }
 
 
