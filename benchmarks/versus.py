@@ -259,7 +259,8 @@ def main(argv=None) -> int:
     out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
     out.write_text(without_folders(text) + "\n")
     saved = {**vars(args), "data_dir": "DIR" if args.data_dir else None, "out": None}  # no folders of this machine
-    out.with_suffix(".json").write_text(without_folders(json.dumps({"args": saved, "results": results}, indent=1)) + "\n")
+    report_json = json.dumps({"args": saved, "results": results}, indent=1)
+    out.with_suffix(".json").write_text(without_folders(report_json) + "\n")
     print(f"saved {out}")
     return 0
 
