@@ -224,8 +224,10 @@ def _conv_bn_relu(h, conv, name: str):
     """``conv -> BatchNorm -> ReLU``; the conv has no bias because BatchNorm's beta replaces it."""
     from keras import layers
 
+    from vaelab.layers import BatchNormalization
+
     h = conv(h)
-    h = layers.BatchNormalization(name=f"{name}_bn")(h)
+    h = BatchNormalization(name=f"{name}_bn")(h)
     return layers.ReLU(name=f"{name}_relu")(h)
 
 
@@ -235,6 +237,8 @@ def build_conv_bn(params, image_shape, out_channels):
     ConvT(2f, s2) -> ConvT(f, s2) -> ConvT(out_channels)``, bringing H/4 back to H."""
     import keras
     from keras import layers
+
+    from vaelab.layers import BatchNormalization
 
     height, width, _ = image_shape
     f = params.filters
@@ -250,7 +254,7 @@ def build_conv_bn(params, image_shape, out_channels):
     h0, w0 = height // 4, width // 4
     z = keras.Input(shape=(params.latent_dim,), name="z")
     h = layers.Dense(h0 * w0 * 2 * f, use_bias=False, name="decoder_dense")(z)
-    h = layers.BatchNormalization(name="decoder_dense_bn")(h)
+    h = BatchNormalization(name="decoder_dense_bn")(h)
     h = layers.ReLU(name="decoder_dense_relu")(h)
     h = layers.Reshape((h0, w0, 2 * f), name="decoder_reshape")(h)
     for i, filters in enumerate((2 * f, f)):
