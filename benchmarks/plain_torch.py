@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""A plain PyTorch training loop of vaelab's MNIST and CIFAR-10 VAEs: the baseline of benchmarks/versus.py.
+"""A plain PyTorch training loop of each of vaelab's default models: the baseline of benchmarks/versus.py.
 
     python benchmarks/plain_torch.py --model mnist --epochs 5 --data-dir DIR
     python benchmarks/plain_torch.py --model cifar10 --epochs 2 --limit 6000 --validate --data-dir DIR
+    python benchmarks/plain_torch.py --model fashion_mnist --epochs 2 --limit 4096 --validate --data-dir DIR
+    python benchmarks/plain_torch.py --model caltech101_92 --epochs 2 --limit 1024 --validate --data-dir DIR
 
 Written the way a PyTorch user writes it: nn.Module, sigmoid output with F.binary_cross_entropy summed over
-pixels, Adam 1e-3, a shuffled batch cut by indexing each step (measured faster than a DataLoader over a
-TensorDataset, so the stricter baseline), PyTorch's default threads. Same layers and shapes as
-the dense and conv architectures of vaelab (mnist_params.py, cifar10_params.py); ``--validate``
-also computes the test loss after every epoch, as vaelab's training does. Only the data comes from vaelab.
+pixels (Fashion-MNIST: its weighted squared error), Adam 1e-3, a shuffled batch cut by indexing each step
+(measured faster than a DataLoader over a TensorDataset, so the stricter baseline), PyTorch's default threads.
+Same layers, shapes and batch sizes as the default models of the params modules (mnist_params.py: dense;
+cifar10_params.py, caltech101_92_params.py, caltech101_128_params.py: conv; fashion_mnist_params.py: conv_bn);
+``--validate`` also computes the test loss after every epoch, as vaelab's training does. Only the data comes
+from vaelab.
 """
 
 import argparse
@@ -22,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vaelab import data  # noqa: E402
+from vaelab import caltech101, data  # noqa: E402
 
 
 class DenseVAE(nn.Module):  # 784-512-2-512-784
@@ -39,17 +43,41 @@ class DenseVAE(nn.Module):  # 784-512-2-512-784
         return torch.sigmoid(self.out(F.relu(self.dec_hidden(z))))
 
 
-class ConvVAE(nn.Module):  # the CIFAR-10 model: 4 convs, dense 128, latent 16, and its mirror
-    def __init__(self):
+def conv_out_padding(size_in, size_out, kernel, stride, padding):
+    """ConvTranspose2d's output_padding that turns ``size_in`` back into ``size_out``."""
+    return size_out - ((size_in - 1) * stride - 2 * padding + kernel)
+
+
+class ConvVAE(nn.Module):
+    """The conv design of CIFAR-10 and Caltech101: four convs (the first keeping the image's channels),
+    dense ``hidden``, latent ``latent``, and its mirror (transposed convs, then a conv to the channels)."""
+
+    def __init__(self, shape, filters, kernels, strides, hidden, latent):
         super().__init__()
-        self.convs = nn.ModuleList([nn.Conv2d(3, 3, 2, padding="same"), nn.Conv2d(3, 32, 2, stride=2),
-                                    nn.Conv2d(32, 32, 3, padding="same"), nn.Conv2d(32, 32, 3, padding="same")])
-        self.hidden, self.mu, self.log_var = nn.Linear(32 * 16 * 16, 128), nn.Linear(128, 16), nn.Linear(128, 16)
-        self.dec_hidden, self.upsample = nn.Linear(16, 128), nn.Linear(128, 32 * 16 * 16)
-        self.deconvs = nn.ModuleList([nn.ConvTranspose2d(32, 32, 3, padding=1),
-                                      nn.ConvTranspose2d(32, 32, 3, padding=1),
-                                      nn.ConvTranspose2d(32, 32, 2, stride=2)])
-        self.out = nn.Conv2d(32, 3, 2, padding="same")
+        channels, sizes, c_in = shape[2], [shape[0]], shape[2]
+        self.convs = nn.ModuleList()
+        for i, (k, s) in enumerate(zip(kernels, strides)):
+            c_out = channels if i == 0 else filters
+            if s == 1:
+                self.convs.append(nn.Conv2d(c_in, c_out, k, padding="same"))
+                sizes.append(sizes[-1])
+            else:
+                pad = (k - 1) // 2
+                self.convs.append(nn.Conv2d(c_in, c_out, k, stride=s, padding=pad))
+                sizes.append((sizes[-1] + 2 * pad - k) // s + 1)
+            c_in = c_out
+        self.bottom = (filters, sizes[-1], sizes[-1])
+        flat = filters * sizes[-1] ** 2
+        self.hidden = nn.Linear(flat, hidden)
+        self.mu, self.log_var = nn.Linear(hidden, latent), nn.Linear(hidden, latent)
+        self.dec_hidden, self.upsample = nn.Linear(latent, hidden), nn.Linear(hidden, flat)
+        self.deconvs = nn.ModuleList()
+        for i in (3, 2, 1):
+            k, s = kernels[i], strides[i]
+            pad = (k - 1) // 2
+            self.deconvs.append(nn.ConvTranspose2d(filters, filters, k, stride=s, padding=pad,
+                                                   output_padding=conv_out_padding(sizes[i + 1], sizes[i], k, s, pad)))
+        self.out = nn.Conv2d(filters, channels, kernels[0], padding="same")
 
     def encode(self, x):
         for conv in self.convs:
@@ -58,40 +86,99 @@ class ConvVAE(nn.Module):  # the CIFAR-10 model: 4 convs, dense 128, latent 16, 
         return self.mu(h), self.log_var(h)
 
     def decode(self, z):
-        h = F.relu(self.upsample(F.relu(self.dec_hidden(z)))).view(-1, 32, 16, 16)
+        h = F.relu(self.upsample(F.relu(self.dec_hidden(z)))).view(-1, *self.bottom)
         for deconv in self.deconvs:
             h = F.relu(deconv(h))
         return torch.sigmoid(self.out(h))
 
 
-def loss_fn(model, x):
+class ConvBnVAE(nn.Module):
+    """The Fashion-MNIST design: three 3x3 conv-BatchNorm-ReLU (the first with stride 2, ``f`` channels, the
+    others ``2f``), dense heads; the decoder dense 7x7x2f-BN-ReLU, two stride-2 transposed conv-BN-ReLU, a
+    transposed conv to one channel."""
+
+    def __init__(self, f=32, latent=3, layers=3):
+        super().__init__()
+        convs = [nn.Conv2d(1, f, 3, stride=2, padding=1, bias=False)]
+        convs += [nn.Conv2d(f if i == 1 else 2 * f, 2 * f, 3, padding=1, bias=False) for i in range(1, layers)]
+        self.encoder = nn.Sequential(*[m for c in convs for m in (c, nn.BatchNorm2d(c.out_channels), nn.ReLU())],
+                                     nn.Flatten())
+        self.mu, self.log_var = nn.Linear(14 * 14 * 2 * f, latent), nn.Linear(14 * 14 * 2 * f, latent)
+        self.f = f
+        self.dense = nn.Sequential(nn.Linear(latent, 7 * 7 * 2 * f, bias=False), nn.BatchNorm1d(7 * 7 * 2 * f),
+                                   nn.ReLU())
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * f, 2 * f, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(2 * f), nn.ReLU(),
+            nn.ConvTranspose2d(2 * f, f, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(f), nn.ReLU(),
+            nn.ConvTranspose2d(f, 1, 3, padding=1))
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu(h), self.log_var(h)
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(self.dense(z).view(-1, 2 * self.f, 7, 7)))
+
+
+def loss_fn(model, x, gaussian_weight=None):
+    """-ELBO per image: Bernoulli cross-entropy, or (Fashion-MNIST) ``gaussian_weight`` x mean squared error."""
     mu, log_var = model.encode(x)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
-    bce = F.binary_cross_entropy(model.decode(z), x, reduction="sum")
+    x_hat = model.decode(z)
+    if gaussian_weight is None:
+        recon = F.binary_cross_entropy(x_hat, x, reduction="sum")
+    else:
+        recon = gaussian_weight * F.mse_loss(x_hat, x, reduction="sum") / x[0].numel()
     kl = -0.5 * torch.sum(1 + log_var - mu ** 2 - log_var.exp())
-    return (bce + kl) / len(x)
+    return (recon + kl) / len(x)
 
 
-def as_float(x):  # MNIST is read as float32 in [0, 1], CIFAR-10 as uint8
+def as_float(x):  # MNIST and Fashion-MNIST are read as float32 in [0, 1], CIFAR-10 and Caltech101 as uint8
     return x.float() / 255 if x.dtype == torch.uint8 else x
+
+
+# Each model: its data, the torch module (the shapes of the project's params module defaults) and batch size.
+MODELS = {
+    "mnist": dict(batch=256),
+    "cifar10": dict(batch=256),
+    "fashion_mnist": dict(batch=256),
+    "caltech101_92": dict(batch=64),
+    "caltech101_128": dict(batch=32),
+}
+
+
+def load(model: str, data_dir, limit):
+    """(x_train, x_test, module, gaussian weight or None), images channels-first."""
+    if model == "mnist":
+        ds = data.load_mnist(data_dir, limit, download=False)
+        return ds.x_train.reshape(-1, 784), ds.x_test.reshape(-1, 784), DenseVAE(), None
+    if model == "fashion_mnist":
+        ds, module, weight = data.load_fashion_mnist(data_dir, limit, download=False), ConvBnVAE(32, 3, 3), 5000.0
+    elif model == "cifar10":
+        ds, module, weight = data.load_cifar10(data_dir, limit, download=False), \
+            ConvVAE((32, 32, 3), 32, (2, 2, 3, 3), (1, 2, 1, 1), 128, 16), None
+    else:
+        size = int(model.rsplit("_", 1)[1])
+        filters, latent, hidden = (32, 32, 256) if size == 92 else (64, 64, 256)
+        ds = caltech101.load(data_dir, size=size, limit=limit, progress=False)
+        module, weight = ConvVAE((size, size, 3), filters, (3, 3, 3, 3), (1, 2, 2, 2), hidden, latent), None
+    return ds.x_train.transpose(0, 3, 1, 2), ds.x_test.transpose(0, 3, 1, 2), module, weight
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("mnist", "cifar10"), default="mnist")
+    p.add_argument("--model", choices=tuple(MODELS), default="mnist")
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, help="default: the project's for that model (256; Caltech101 64, 32)")
     p.add_argument("--limit", type=int, help="first N training and test images")
     p.add_argument("--validate", action="store_true", help="the test loss after every epoch")
     p.add_argument("--data-dir")
     args = p.parse_args()
+    args.batch_size = args.batch_size or MODELS[args.model]["batch"]
     torch.manual_seed(0)
-    if args.model == "mnist":
-        ds = data.load_mnist(args.data_dir, args.limit, download=False)
-        x_train, x_test, model = ds.x_train.reshape(-1, 784), ds.x_test.reshape(-1, 784), DenseVAE()
-    else:
-        ds = data.load_cifar10(args.data_dir, args.limit, download=False)
-        x_train, x_test, model = ds.x_train.transpose(0, 3, 1, 2), ds.x_test.transpose(0, 3, 1, 2), ConvVAE()
+    x_train, x_test, model, weight = load(args.model, args.data_dir, args.limit)
     x_train, x_test = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(np.ascontiguousarray(x_test))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     started = time.perf_counter()
@@ -101,7 +188,7 @@ def main():
         total = 0.0
         for i in range(0, len(x_train), args.batch_size):
             x = as_float(x_train[perm[i:i + args.batch_size]])
-            loss = loss_fn(model, x)
+            loss = loss_fn(model, x, weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -111,7 +198,7 @@ def main():
             model.eval()
             with torch.no_grad():
                 batches = [as_float(x_test[i:i + args.batch_size]) for i in range(0, len(x_test), args.batch_size)]
-                test = sum(loss_fn(model, x).item() * len(x) for x in batches)
+                test = sum(loss_fn(model, x, weight).item() * len(x) for x in batches)
             line += f", test loss {test / len(x_test):.2f}"
         print(line, flush=True)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.2f} s")

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import re
@@ -61,9 +60,17 @@ from vaelab import benchmark  # noqa: E402
 # Per model: the script, the images per epoch (None: the whole training set), E, the command-line options
 # of every row, and whether the plain loops validate. CIFAR-10 times E - 1 = 3 epochs: with E = 2 a round timed
 # one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/versus-2026-11-30-0517.txt).
+# The conv models run on the first N images (--limit) so that a round takes minutes, not hours; their plain
+# loops validate as ours does, and only MNIST and CIFAR-10 have a plain JAX loop.
 MODELS = {
-    "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False),
-    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True),
+    "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False, batch=256, jax=True),
+    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True, batch=256, jax=True),
+    "fashion_mnist": dict(script="fashion_mnist_train.py", train=4096, epochs=4, limit=4096, validate=True,
+                          batch=256, jax=False),
+    "caltech101_92": dict(script="caltech101_92_train.py", train=1024, epochs=3, limit=1024, validate=True,
+                          batch=64, jax=False),
+    "caltech101_128": dict(script="caltech101_128_train.py", train=512, epochs=3, limit=512, validate=True,
+                           batch=32, jax=False),
 }
 
 
@@ -89,8 +96,9 @@ def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list
               "cmd": [spec["script"], *limit, *v["args"]], "env": v["env"]} for v in variants
              if not v["name"].startswith("plain/") and v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
-        rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}},
-                 {"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
+        rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}}]
+        if spec["jax"]:
+            rows += [{"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
         loops = {"torch": ("plain PyTorch", "benchmarks/plain_torch.py"),
                  "jax": ("plain JAX", "benchmarks/plain_jax.py")}
         rows += [{"name": f"{loops[v['name'].split('/')[1]][0]}, {v['name'].split('/', 2)[-1]}", "kind": "plain",
@@ -122,15 +130,29 @@ def run_once(row: dict, epochs: int, data_dir: str | None, scratch: Path) -> dic
     return {"wall": wall, "cpu": cpu, "last_loss": float(losses[-1]) if losses else None}
 
 
-def gemm_limit(model: str, batch: int, seconds: float) -> dict:
-    from vaelab.params import MnistParams
+def default_vae(model: str):
+    """The model of ``model``'s params module with its defaults, built (for its layer shapes only)."""
+    from vaelab.experiments import lookup
+    from vaelab.models import build_vae
 
-    p = MnistParams()
-    pixels = math.prod(MnistParams.IMAGE_SHAPE)
-    gemms = benchmark.dense_step_gemms(benchmark.dense_vae_layers(pixels, p.intermediate_dim, p.latent_dim), batch)
-    times = benchmark.gemm_step_seconds(gemms, seconds)
-    step = statistics.median(times)
-    return {"samples_per_s": batch / step, "step_ms": step * 1e3, "gflops": benchmark.gemm_flops(gemms) / step / 1e9}
+    exp = lookup(model)
+    return build_vae(exp.params_cls(), exp.image_shape)
+
+
+def gemm_limit(model: str, seconds: float) -> dict:
+    """The GEMM-only limit of ``model``: its training step's matrix products (convolutions as im2col products,
+    :func:`vaelab.benchmark.vae_step_gemms`) timed with numpy's BLAS, plus, where the rows validate, the
+    evaluation step's forward products for as many test images; samples/s of an epoch made of nothing else."""
+    spec = MODELS[model]
+    vae, batch = default_vae(model), spec["batch"]
+    gemms = benchmark.vae_step_gemms(vae, batch)
+    step = statistics.median(benchmark.gemm_step_seconds(gemms, seconds))
+    per_image = step / batch
+    if spec["validate"]:
+        forward = benchmark.vae_step_gemms(vae, batch, forward_only=True)
+        per_image += statistics.median(benchmark.gemm_step_seconds(forward, seconds)) / batch
+    return {"samples_per_s": 1.0 / per_image, "step_ms": step * 1e3,
+            "gflops": benchmark.gemm_flops(gemms) / step / 1e9, "products": len(gemms)}
 
 
 def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str | None, log,
@@ -141,16 +163,14 @@ def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str 
         for model in models:
             spec = MODELS[model]
             rows = rows_for(model, variants, plain_loops)
-            gemm = model == "mnist"
             results = {r["name"]: [] for r in rows}
-            if gemm:
-                results["GEMM-only limit (numpy BLAS)"] = []
+            results["GEMM-only limit (numpy BLAS)"] = []
             loads = []
             for rnd in range(rounds):
                 order = rows if rnd % 2 == 0 else rows[::-1]
                 load_before = os.getloadavg()
-                if gemm and rnd % 2 == 0:
-                    results["GEMM-only limit (numpy BLAS)"].append(gemm_limit(model, 256, 2.0))
+                if rnd % 2 == 0:
+                    results["GEMM-only limit (numpy BLAS)"].append(gemm_limit(model, 2.0))
                 for row in order:
                     short = run_once(row, 1, data_dir, scratch)
                     long = run_once(row, spec["epochs"], data_dir, scratch)
@@ -163,8 +183,8 @@ def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str 
                     log(f"{model} round {rnd + 1}: {row['name']}: {r['samples_per_s']:.0f} samples/s "
                         f"({seconds:.2f} s for {spec['epochs'] - 1} epochs; CPU/wall {r['cpu_per_wall']:.2f}; "
                         f"loss {r['last_loss']})")
-                if gemm and rnd % 2 == 1:
-                    results["GEMM-only limit (numpy BLAS)"].append(gemm_limit(model, 256, 2.0))
+                if rnd % 2 == 1:
+                    results["GEMM-only limit (numpy BLAS)"].append(gemm_limit(model, 2.0))
                 loads.append((load_before, os.getloadavg()))
                 log(f"{model} round {rnd + 1}: load average before {load_before[0]:.2f}, after {loads[-1][1][0]:.2f}")
             out[model] = {"rows": results, "loads": loads, "commands": {r["name"]: shown(r, spec) for r in rows}}
@@ -206,7 +226,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
         gemm_rate = med.get("GEMM-only limit (numpy BLAS)")
         spec = MODELS[model]
         loads = ", ".join(f"{a[0]:.2f}->{b[0]:.2f}" for a, b in res["loads"])
-        lines.append(f"{model}: batch 256, {spec['train']} training images per epoch, E = {spec['epochs']}"
+        lines.append(f"{model}: batch {spec['batch']}, {spec['train']} training images per epoch, E = {spec['epochs']}"
                      + (f", --limit {spec['limit']} (ours validates on as many test images; the plain loops "
                         "--validate)" if spec["limit"] else "") + "; "
                      f"load average (1 min) before->after each round: {loads}")
@@ -229,10 +249,11 @@ def report(results: dict, args, started: datetime.datetime) -> str:
             lines.append(f"  {name}: {cmd}")
         if gemm_rate:
             g = rows["GEMM-only limit (numpy BLAS)"]
-            products = len(benchmark.dense_step_gemms(benchmark.dense_vae_layers(784, 512, 2), 256))
-            lines.append(f"  GEMM-only limit: {products} "
-                         f"products per step, median {median([r['step_ms'] for r in g]):.2f} ms/step = "
-                         f"{median([r['gflops'] for r in g]):.0f} GFLOP/s (numpy's BLAS, its default threads)")
+            lines.append(f"  GEMM-only limit: {g[0]['products']} products per training step (convolutions as "
+                         f"im2col products), median {median([r['step_ms'] for r in g]):.2f} ms/step = "
+                         f"{median([r['gflops'] for r in g]):.0f} GFLOP/s (numpy's BLAS, its default threads)"
+                         + ("; plus the forward products of validating on as many test images" if spec["validate"]
+                            else ""))
         lines.append("")
     return "\n".join(lines)
 
@@ -240,7 +261,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="where the datasets are (as the train scripts' --data-dir)")
-    p.add_argument("--models", default="mnist,cifar10", help="comma-separated: mnist, cifar10")
+    p.add_argument("--models", default="mnist,cifar10", help="comma-separated, of: " + ", ".join(MODELS))
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')

@@ -75,3 +75,30 @@ def test_versus_gemm_limit_times_the_default_mnist_step():
     versus = _versus()
     row = versus.gemm_limit("mnist", 64, 0.05)
     assert row["samples_per_s"] > 0 and row["step_ms"] > 0 and row["gflops"] > 0
+
+
+def test_vae_step_gemms_of_the_conv_models():
+    from vaelab.params import Cifar10Params, FashionMnistParams
+
+    for params, shape in ((Cifar10Params(), (32, 32, 3)), (FashionMnistParams(), (28, 28, 1))):
+        vae = build_vae(params, shape)
+        gemms = benchmark.vae_step_gemms(vae, 8)
+        first = gemms[0]
+        assert first[0].endswith(" forward") and not any(w == first[0].replace("forward", "input grad")
+                                                         for w, *_ in gemms)
+        # the step's products are 3x the forward FLOPs, less the image layer's input gradient
+        assert benchmark.gemm_flops(gemms) == 8 * benchmark.vae_train_flops(vae) - 2 * first[1] * first[2] * first[3]
+        forward = benchmark.vae_step_gemms(vae, 8, forward_only=True)
+        assert all(w.endswith(" forward") for w, *_ in forward) and 3 * len(forward) - 1 == len(gemms)
+        assert benchmark.gemm_flops(forward) * 3 == 8 * benchmark.vae_train_flops(vae)
+    # CIFAR-10's second convolution: 2x2, stride 2, 3 -> 32 channels, 32x32 -> 16x16, as im2col lowers it
+    vae = build_vae(Cifar10Params(), (32, 32, 3))
+    assert ("conv_2 forward", 8 * 16 * 16, 2 * 2 * 3, 32) in benchmark.vae_step_gemms(vae, 8)
+    # its first transposed convolution mirrors conv_4: 16x16x32 in, 3x3 kernel, 32 out
+    assert ("deconv_1 forward", 8 * 16 * 16, 32, 3 * 3 * 32) in benchmark.vae_step_gemms(vae, 8)
+
+
+def test_dense_vae_step_gemms_match_the_dense_list():
+    vae = build_vae(MnistParams(), (28, 28, 1))
+    dense = benchmark.dense_step_gemms(benchmark.dense_vae_layers(784, 512, 2), 256)
+    assert benchmark.vae_step_gemms(vae, 256) == dense

@@ -137,6 +137,55 @@ def dense_step_gemms(layers, batch: int) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def _layers_in_order(model):
+    """The layers of ``model`` and of its nested models, in the order they were added."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _layers_in_order(layer)
+        else:
+            yield layer
+
+
+def layer_gemm(layer, batch: int) -> tuple[int, int, int] | None:
+    """``(m, k, n)`` of the forward product of a built Dense, Conv2D or Conv2DTranspose layer at ``batch``
+    (channels last), None for other layers. A convolution is counted as the product it lowers to (im2col): a
+    Conv2D ``(B Ho Wo, kh kw Cin) @ (kh kw Cin, Cout)``; a Conv2DTranspose, the input gradient of the
+    convolution it mirrors, ``(B Hi Wi, Cin) @ (Cin, kh kw Cout)`` (col2im's scatter-add not counted); so
+    ``2 m k n`` is :func:`layer_forward_flops` times ``batch``."""
+    kind = type(layer).__name__
+    if kind == "Dense":
+        return batch, int(layer.kernel.shape[0]), int(layer.kernel.shape[1])
+    if kind == "Conv2D":
+        kh, kw, c_in, c_out = (int(v) for v in layer.kernel.shape)
+        out = _shape(layer.output)
+        return batch * int(out[1]) * int(out[2]), kh * kw * c_in, c_out
+    if kind == "Conv2DTranspose":
+        kh, kw, c_out, c_in = (int(v) for v in layer.kernel.shape)
+        inp = _shape(layer.input)
+        return batch * int(inp[1]) * int(inp[2]), c_in, kh * kw * c_out
+    return None
+
+
+def vae_step_gemms(vae, batch: int, forward_only: bool = False) -> list[tuple[str, int, int, int]]:
+    """The matrix products of one training step (or, ``forward_only``, one evaluation step) of ``vae``'s encoder
+    and decoder at ``batch``, in :func:`dense_step_gemms`' form: per layer of :func:`layer_gemm`, the forward
+    ``(m, k) @ (k, n)``, the weight gradient ``(k, m) @ (m, n)`` and the input gradient ``(m, n) @ (n, k)``,
+    none for the encoder's first layer (fed by the images)."""
+    out = []
+    for layer in [*_layers_in_order(vae.encoder), *_layers_in_order(vae.decoder)]:
+        shape = layer_gemm(layer, batch)
+        if shape is None:
+            continue
+        m, k, n = shape
+        out.append((f"{layer.name} forward", m, k, n))
+        if forward_only:
+            continue
+        out.append((f"{layer.name} weight grad", k, m, n))
+        if out[0][0] != f"{layer.name} forward":  # not the first product: the layer's input needs a gradient
+            out.append((f"{layer.name} input grad", m, n, k))
+    return out
+
+
 def gemm_flops(gemms) -> int:
     """2 m k n summed over ``(what, m, k, n)`` products."""
     return sum(2 * m * k * n for _, m, k, n in gemms)
