@@ -3,6 +3,7 @@
 
     python benchmarks/versus.py --data-dir DIR                       # MNIST and CIFAR-10, 3 rounds
     python benchmarks/versus.py --data-dir DIR --models mnist --rounds 5
+    python benchmarks/versus.py --data-dir DIR --models fashion_mnist,cifar10,caltech101_92,caltech101_128
     python benchmarks/versus.py --data-dir DIR --models mnist \\
         --variant "jax: KERAS_BACKEND=jax" --variant "no-jit: --no-jit"     # more rows of ours
 
@@ -13,18 +14,21 @@ the progress bar), and without what every run pays once (imports, reading the da
 the model, the final test). samples/s = (E - 1) x training images / that time.
 
 Rows per model:
-* ``ours``: the project's train script with its defaults (``mnist_train.py``, ``cifar10_train.py``), a fresh
+* ``ours``: the project's train script with its defaults (``mnist_train.py``, ``cifar10_train.py``, ...), a fresh
   ``--models-dir`` per run; ``--variant "NAME: [ENV=VALUE ...] [--flag ...]"`` adds rows of the same command
   with other environment variables or flags (e.g. ``KERAS_BACKEND=jax``); ``ROOT=DIR`` among them runs the
   command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``); a NAME
-  ``mnist/...`` or ``cifar10/...`` adds the row to that model only; ``plain/torch/...`` or ``plain/jax/...``
+  ``mnist/...`` (or another model's name) adds the row to that model only; ``plain/torch/...`` or ``plain/jax/...``
   adds a row of that plain loop (e.g. ``"plain/torch/1 thread: OMP_NUM_THREADS=1"``);
 * ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch
   written the way their users write them (no validation for MNIST, the stricter baseline; with
-  ``--validate`` for CIFAR-10, whose ours validates on as many test images as it trains on under ``--limit``);
-* ``GEMM-only limit`` (MNIST): the step's matrix products alone (forward, weight and input gradients, none
-  of the input's; :func:`vaelab.benchmark.dense_step_gemms`), timed with numpy's BLAS at the same shapes in
-  this process, batch / seconds per step.
+  ``--validate`` for the conv models, whose ours validates on as many test images as it trains on under
+  ``--limit``); plain JAX for MNIST and CIFAR-10 only;
+* ``GEMM-only limit``: the step's matrix products alone (forward, weight and input gradients, none of the
+  input's; convolutions as the im2col products they lower to; :func:`vaelab.benchmark.vae_step_gemms`), timed
+  with numpy's BLAS at the same shapes in this process, plus for the conv models the forward products of
+  validating as many images; samples/s of an epoch made of nothing else. For MNIST a limit; for
+  convolutions a reference only, since oneDNN's direct convolutions can beat im2col products.
 
 Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch and to the

@@ -1,5 +1,6 @@
 """The FLOP count behind the benchmark's '% of peak' (timings themselves are never tested)."""
 
+import numpy as np
 import keras
 
 from vaelab import benchmark
@@ -70,11 +71,28 @@ def test_versus_reports_name_no_checkout_folder():
     assert versus.without_folders("--variant 'old: ROOT=/a/b'") == "--variant 'old: ROOT=CHECKOUT'"
 
 
-def test_versus_gemm_limit_times_the_default_mnist_step():
-    """benchmarks/versus.py's GEMM-only row, from the default params (it once read an entry that had gone)."""
+def test_versus_gemm_limit_times_the_default_steps():
+    """benchmarks/versus.py's GEMM-only row, from the default params (it once read an entry that had gone); a
+    model whose rows validate also pays the forward products of validation, so its limit is below the
+    training step's own rate."""
     versus = _versus()
-    row = versus.gemm_limit("mnist", 64, 0.05)
-    assert row["samples_per_s"] > 0 and row["step_ms"] > 0 and row["gflops"] > 0
+    row = versus.gemm_limit("mnist", 0.05)
+    assert row["samples_per_s"] > 0 and row["step_ms"] > 0 and row["gflops"] > 0 and row["products"] == 14
+    row = versus.gemm_limit("fashion_mnist", 0.05)
+    assert 0 < row["samples_per_s"] < 256 / (row["step_ms"] / 1e3) and row["products"] == 26
+
+
+def test_versus_rows_of_every_model():
+    """Every model's rows: ours with its --limit, plain PyTorch validating as ours does, plain JAX where written."""
+    versus = _versus()
+    for model, spec in versus.MODELS.items():
+        rows = {r["name"]: r for r in versus.rows_for(model, [versus.parse_variant("fashion_mnist/old: --no-jit")])}
+        assert rows["ours (default command)"]["cmd"][0] == spec["script"]
+        torch_cmd = rows["plain PyTorch"]["cmd"]
+        assert torch_cmd[torch_cmd.index("--model") + 1] == model and ("--validate" in torch_cmd) == spec["validate"]
+        assert ("plain JAX" in rows) == spec["jax"] and ("ours, old" in rows) == (model == "fashion_mnist")
+        if spec["limit"]:
+            assert spec["train"] == spec["limit"] and str(spec["limit"]) in rows["ours (default command)"]["cmd"]
 
 
 def test_vae_step_gemms_of_the_conv_models():
@@ -102,3 +120,35 @@ def test_dense_vae_step_gemms_match_the_dense_list():
     vae = build_vae(MnistParams(), (28, 28, 1))
     dense = benchmark.dense_step_gemms(benchmark.dense_vae_layers(784, 512, 2), 256)
     assert benchmark.vae_step_gemms(vae, 256) == dense
+
+
+def test_plain_torch_models_are_the_default_architectures():
+    """benchmarks/plain_torch.py's modules have the Keras default models' trainable parameter counts and give
+    back images of the input's shape, so "the same architecture and batch" holds for every compared model."""
+    import importlib.util
+
+    import torch
+    from conftest import ROOT
+
+    from vaelab.experiments import lookup
+
+    spec = importlib.util.spec_from_file_location("plain_torch", ROOT / "benchmarks" / "plain_torch.py")
+    plain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plain)
+    modules = {"mnist": plain.DenseVAE(), "fashion_mnist": plain.ConvBnVAE(32, 3, 3),
+               "cifar10": plain.ConvVAE((32, 32, 3), 32, (2, 2, 3, 3), (1, 2, 1, 1), 128, 16),
+               "caltech101_92": plain.ConvVAE((92, 92, 3), 32, (3, 3, 3, 3), (1, 2, 2, 2), 256, 32),
+               "caltech101_128": plain.ConvVAE((128, 128, 3), 64, (3, 3, 3, 3), (1, 2, 2, 2), 256, 64)}
+    assert set(modules) == set(plain.MODELS)
+    for name, module in modules.items():
+        exp = lookup(name)
+        params = exp.params_cls()
+        vae = build_vae(params, exp.image_shape)
+        keras_count = sum(int(np.prod(w.shape)) for w in vae.encoder.trainable_weights + vae.decoder.trainable_weights)
+        assert sum(p.numel() for p in module.parameters()) == keras_count, name
+        assert plain.MODELS[name]["batch"] == params.batch_size
+        h, w, c = exp.image_shape
+        x = torch.zeros((2, h * w * c)) if name == "mnist" else torch.zeros((2, c, h, w))
+        module.eval()
+        with torch.no_grad():
+            assert module.decode(module.encode(x)[0]).shape == x.shape
