@@ -1,7 +1,8 @@
 """The FLOP count behind the benchmark's '% of peak' (timings themselves are never tested)."""
 
-import numpy as np
 import keras
+import numpy as np
+import pytest
 
 from vaelab import benchmark
 from vaelab.models import build_vae
@@ -122,6 +123,7 @@ def test_dense_vae_step_gemms_match_the_dense_list():
     assert benchmark.vae_step_gemms(vae, 256) == dense
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # CIFAR-10's 2x2 kernels, as designed
 def test_plain_torch_models_are_the_default_architectures():
     """benchmarks/plain_torch.py's modules have the Keras default models' trainable parameter counts and give
     back images of the input's shape, so "the same architecture and batch" holds for every compared model."""
