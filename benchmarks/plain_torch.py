@@ -139,7 +139,7 @@ def as_float(x):  # MNIST and Fashion-MNIST are read as float32 in [0, 1], CIFAR
     return x.float() / 255 if x.dtype == torch.uint8 else x
 
 
-# Each model: its data, the torch module (the shapes of the project's params module defaults) and batch size.
+# Each model's batch size: its params module's default.
 MODELS = {
     "mnist": dict(batch=256),
     "cifar10": dict(batch=256),

@@ -67,14 +67,13 @@ from vaelab import benchmark  # noqa: E402
 # The conv models run on the first N images (--limit) so that a round takes minutes, not hours; their plain
 # loops validate as ours does, and only MNIST and CIFAR-10 have a plain JAX loop.
 MODELS = {
-    "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False, batch=256, jax=True),
-    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True, batch=256, jax=True),
-    "fashion_mnist": dict(script="fashion_mnist_train.py", train=4096, epochs=4, limit=4096, validate=True,
-                          batch=256, jax=False),
+    "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False, jax=True),
+    "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True, jax=True),
+    "fashion_mnist": dict(script="fashion_mnist_train.py", train=4096, epochs=4, limit=4096, validate=True, jax=False),
     "caltech101_92": dict(script="caltech101_92_train.py", train=1024, epochs=3, limit=1024, validate=True,
-                          batch=64, jax=False),
+                          jax=False),
     "caltech101_128": dict(script="caltech101_128_train.py", train=512, epochs=3, limit=512, validate=True,
-                           batch=32, jax=False),
+                           jax=False),
 }
 
 
@@ -143,12 +142,19 @@ def default_vae(model: str):
     return build_vae(exp.params_cls(), exp.image_shape)
 
 
+def batch_size(model: str) -> int:
+    """The batch size of ``model``'s params module, which ours and the plain loops train with."""
+    from vaelab.experiments import lookup
+
+    return lookup(model).params_cls().batch_size
+
+
 def gemm_limit(model: str, seconds: float) -> dict:
     """The GEMM-only limit of ``model``: its training step's matrix products (convolutions as im2col products,
     :func:`vaelab.benchmark.vae_step_gemms`) timed with numpy's BLAS, plus, where the rows validate, the
     evaluation step's forward products for as many test images; samples/s of an epoch made of nothing else."""
     spec = MODELS[model]
-    vae, batch = default_vae(model), spec["batch"]
+    vae, batch = default_vae(model), batch_size(model)
     gemms = benchmark.vae_step_gemms(vae, batch)
     step = statistics.median(benchmark.gemm_step_seconds(gemms, seconds))
     per_image = step / batch
@@ -230,7 +236,8 @@ def report(results: dict, args, started: datetime.datetime) -> str:
         gemm_rate = med.get("GEMM-only limit (numpy BLAS)")
         spec = MODELS[model]
         loads = ", ".join(f"{a[0]:.2f}->{b[0]:.2f}" for a, b in res["loads"])
-        lines.append(f"{model}: batch {spec['batch']}, {spec['train']} training images per epoch, E = {spec['epochs']}"
+        lines.append(f"{model}: batch {batch_size(model)}, {spec['train']} training images per epoch, "
+                     f"E = {spec['epochs']}"
                      + (f", --limit {spec['limit']} (ours validates on as many test images; the plain loops "
                         "--validate)" if spec["limit"] else "") + "; "
                      f"load average (1 min) before->after each round: {loads}")

@@ -45,12 +45,18 @@ def layer_forward_flops(layer) -> int:
     return 0
 
 
+def _layers_in_order(model):
+    """The layers of ``model`` and of its nested models, in the order they were added."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _layers_in_order(layer)
+        else:
+            yield layer
+
+
 def model_forward_flops(model) -> int:
     """Forward FLOPs per example of a model, summed over its layers and nested models."""
-    total = 0
-    for layer in model.layers:
-        total += model_forward_flops(layer) if hasattr(layer, "layers") and layer.layers else layer_forward_flops(layer)
-    return total
+    return sum(layer_forward_flops(layer) for layer in _layers_in_order(model))
 
 
 def vae_train_flops(vae) -> int:
@@ -105,45 +111,7 @@ def gflops(flops: float) -> float:
     return round(flops / 1e9, 2) if math.isfinite(flops) else float("nan")
 
 
-# --- the GEMM-only limit of a dense model's training step ---------------------------------------
-
-
-def dense_vae_layers(original_dim: int, intermediate_dim: int, latent_dim: int) -> list[tuple[str, int, int, bool]]:
-    """``(name, in, out, input_grad)`` of the dense MNIST VAE's Dense layers, in the order a step runs them.
-
-    ``input_grad`` is False for the layer fed by the images: backpropagation stops there (no gradient of
-    the input is needed), so that layer has no input-gradient product.
-    """
-    return [("encoder_hidden", original_dim, intermediate_dim, False),
-            ("z_mean", intermediate_dim, latent_dim, True),
-            ("z_log_var", intermediate_dim, latent_dim, True),
-            ("decoder_hidden", latent_dim, intermediate_dim, True),
-            ("x_hat", intermediate_dim, original_dim, True)]
-
-
-def dense_step_gemms(layers, batch: int) -> list[tuple[str, int, int, int]]:
-    """The matrix products of one training step of Dense ``layers`` at ``batch``: ``(what, m, k, n)`` for an
-    ``(m, k) @ (k, n)`` product.
-
-    Per layer ``(name, in, out, input_grad)``: forward ``x (B, in) @ W (in, out)``; weight gradient
-    ``x^T (in, B) @ dy (B, out)``; input gradient ``dy (B, out) @ W^T (out, in)`` when ``input_grad``.
-    """
-    out = []
-    for name, i, o, input_grad in layers:
-        out.append((f"{name} forward", batch, i, o))
-        out.append((f"{name} weight grad", i, batch, o))
-        if input_grad:
-            out.append((f"{name} input grad", batch, o, i))
-    return out
-
-
-def _layers_in_order(model):
-    """The layers of ``model`` and of its nested models, in the order they were added."""
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _layers_in_order(layer)
-        else:
-            yield layer
+# --- the GEMM-only limit of a training step ------------------------------------------------------
 
 
 def layer_gemm(layer, batch: int) -> tuple[int, int, int] | None:
@@ -168,21 +136,20 @@ def layer_gemm(layer, batch: int) -> tuple[int, int, int] | None:
 
 def vae_step_gemms(vae, batch: int, forward_only: bool = False) -> list[tuple[str, int, int, int]]:
     """The matrix products of one training step (or, ``forward_only``, one evaluation step) of ``vae``'s encoder
-    and decoder at ``batch``, in :func:`dense_step_gemms`' form: per layer of :func:`layer_gemm`, the forward
-    ``(m, k) @ (k, n)``, the weight gradient ``(k, m) @ (m, n)`` and the input gradient ``(m, n) @ (n, k)``,
-    none for the encoder's first layer (fed by the images)."""
+    and decoder at ``batch``: ``(what, m, k, n)`` for an ``(m, k) @ (k, n)`` product. Per layer of
+    :func:`layer_gemm`, the forward ``(m, k) @ (k, n)`` (a Dense layer: ``x (B, in) @ W (in, out)``), the weight
+    gradient ``(k, m) @ (m, n)`` and the input gradient ``(m, n) @ (n, k)``, none for the encoder's first layer:
+    backpropagation stops at the images."""
+    layers = [layer for layer in (*_layers_in_order(vae.encoder), *_layers_in_order(vae.decoder))
+              if layer_gemm(layer, batch) is not None]
     out = []
-    for layer in [*_layers_in_order(vae.encoder), *_layers_in_order(vae.decoder)]:
-        shape = layer_gemm(layer, batch)
-        if shape is None:
-            continue
-        m, k, n = shape
+    for i, layer in enumerate(layers):
+        m, k, n = layer_gemm(layer, batch)
         out.append((f"{layer.name} forward", m, k, n))
-        if forward_only:
-            continue
-        out.append((f"{layer.name} weight grad", k, m, n))
-        if out[0][0] != f"{layer.name} forward":  # not the first product: the layer's input needs a gradient
-            out.append((f"{layer.name} input grad", m, n, k))
+        if not forward_only:
+            out.append((f"{layer.name} weight grad", k, m, n))
+            if i:  # the images need no gradient
+                out.append((f"{layer.name} input grad", m, n, k))
     return out
 
 
