@@ -1,9 +1,8 @@
 """The Sampling layer: the right mean and spread, seeded, and serialisable; the fused BatchNormalization gives
 Keras' numbers."""
 
-import numpy as np
 import keras
-
+import numpy as np
 import pytest
 
 from vaelab.layers import BatchNormalization, Sampling

@@ -27,22 +27,30 @@ def _shape(tensor_or_shape) -> tuple:
     return tuple(getattr(tensor_or_shape, "shape", tensor_or_shape))
 
 
-def layer_forward_flops(layer) -> int:
-    """Multiply-add FLOPs (x2) of one layer per example, from its built input/output shapes; 0 for others."""
+def layer_gemm(layer, batch: int) -> tuple[int, int, int] | None:
+    """``(m, k, n)`` of the forward product of a built Dense, Conv2D or Conv2DTranspose layer at ``batch``, None
+    for other layers. A convolution is counted as the product it lowers to (im2col): a Conv2D
+    ``(B Ho Wo, kh kw Cin) @ (kh kw Cin, Cout)``; a Conv2DTranspose, the input gradient of the convolution it
+    mirrors, ``(B Hi Wi, Cin) @ (Cin, kh kw Cout)`` (col2im's scatter-add not counted)."""
     kind = type(layer).__name__
     if kind == "Dense":
-        kernel = layer.kernel.shape
-        return 2 * int(kernel[0]) * int(kernel[1])
-    if kind in ("Conv2D", "Conv2DTranspose"):
-        kh, kw, a, b = (int(v) for v in layer.kernel.shape)  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
-        if kind == "Conv2D":
-            out = _shape(layer.output)
-            h, w = (out[1], out[2]) if layer.data_format == "channels_last" else (out[2], out[3])
-            return 2 * int(h) * int(w) * b * kh * kw * a // max(int(getattr(layer, "groups", 1)), 1)
-        inp = _shape(layer.input)
-        h, w = (inp[1], inp[2]) if layer.data_format == "channels_last" else (inp[2], inp[3])
-        return 2 * int(h) * int(w) * b * kh * kw * a
-    return 0
+        return batch, int(layer.kernel.shape[0]), int(layer.kernel.shape[1])
+    if kind not in ("Conv2D", "Conv2DTranspose"):
+        return None
+    kh, kw, a, b = (int(v) for v in layer.kernel.shape)  # Conv2D: (kh, kw, in, out); transpose: (kh, kw, out, in)
+    shape = _shape(layer.output if kind == "Conv2D" else layer.input)
+    h, w = (shape[1], shape[2]) if layer.data_format == "channels_last" else (shape[2], shape[3])
+    rows = batch * int(h) * int(w)
+    return (rows, kh * kw * a, b) if kind == "Conv2D" else (rows, b, kh * kw * a)
+
+
+def layer_forward_flops(layer) -> int:
+    """Multiply-add FLOPs (x2) of one layer per example, from its built input/output shapes; 0 for others."""
+    gemm = layer_gemm(layer, 1)
+    if gemm is None:
+        return 0
+    m, k, n = gemm
+    return 2 * m * k * n // max(int(getattr(layer, "groups", 1)), 1)
 
 
 def _layers_in_order(model):
@@ -112,26 +120,6 @@ def gflops(flops: float) -> float:
 
 
 # --- the GEMM-only limit of a training step ------------------------------------------------------
-
-
-def layer_gemm(layer, batch: int) -> tuple[int, int, int] | None:
-    """``(m, k, n)`` of the forward product of a built Dense, Conv2D or Conv2DTranspose layer at ``batch``
-    (channels last), None for other layers. A convolution is counted as the product it lowers to (im2col): a
-    Conv2D ``(B Ho Wo, kh kw Cin) @ (kh kw Cin, Cout)``; a Conv2DTranspose, the input gradient of the
-    convolution it mirrors, ``(B Hi Wi, Cin) @ (Cin, kh kw Cout)`` (col2im's scatter-add not counted); so
-    ``2 m k n`` is :func:`layer_forward_flops` times ``batch``."""
-    kind = type(layer).__name__
-    if kind == "Dense":
-        return batch, int(layer.kernel.shape[0]), int(layer.kernel.shape[1])
-    if kind == "Conv2D":
-        kh, kw, c_in, c_out = (int(v) for v in layer.kernel.shape)
-        out = _shape(layer.output)
-        return batch * int(out[1]) * int(out[2]), kh * kw * c_in, c_out
-    if kind == "Conv2DTranspose":
-        kh, kw, c_out, c_in = (int(v) for v in layer.kernel.shape)
-        inp = _shape(layer.input)
-        return batch * int(inp[1]) * int(inp[2]), c_in, kh * kw * c_out
-    return None
 
 
 def vae_step_gemms(vae, batch: int, forward_only: bool = False) -> list[tuple[str, int, int, int]]:
