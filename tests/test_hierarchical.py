@@ -1,5 +1,6 @@
-"""The hierarchical architecture: shapes for every image size, the lower layers' KL against numpy, log q - log p
-against the KL, deterministic generation, .h5 round trips, and the same numbers on TensorFlow, JAX and PyTorch."""
+"""The hierarchical architectures: shapes for every image size, the lower layers' KL against numpy, log q - log p
+against the KL, deterministic generation, .h5 round trips, and the same numbers on TensorFlow, JAX and PyTorch
+(the conv model here, the dense one through tests/test_backends.py); the dense one trained with the IWAE bound."""
 
 import json
 import os
@@ -236,3 +237,100 @@ def test_every_backend_trains_and_generates_the_same_images(backend, on_tensorfl
     np.testing.assert_allclose(result["generated"], reference["generated"], rtol=1e-4, atol=1e-5)
     assert np.isfinite(result["last"]) and result["last"] < 0.95 * result["first"]  # 20 steps: about -10 %
     assert result["moved"] == result["variables"] > 50  # gradients reach every weight of encoder and decoder
+
+
+# --- dense_hierarchical ------------------------------------------------------------------------------
+
+
+def dense_tiny(lower="5,3", **overrides):
+    values = dict(latent_dim=2, hidden_dims="16,8", intermediate_dim=8, lower_latent_dims=lower, seed=3)
+    return types.SimpleNamespace(**{**values, **overrides})
+
+
+def binary_images(n, seed=0):
+    return (np.random.default_rng(seed).random((n, 784)) < 0.3).astype("float32")
+
+
+def test_dense_shapes_and_widths_follow_the_params():
+    encoder, decoder = hierarchical.build_dense(dense_tiny(), (28, 28, 1), 1)
+    z_mean, z_log_var, *features = numpy_of(*encoder(binary_images(4)))
+    assert z_mean.shape == z_log_var.shape == (4, 2)
+    assert [f.shape for f in features] == [(4, 8), (4, 8)]  # one bottom-up feature per lower layer
+    params, kl, log_qp, layers = decoder.latent_distributions([z_mean, *features])
+    assert tuple(params.shape) == (4, 784) and tuple(kl.shape) == tuple(log_qp.shape) == (4,)
+    assert [tuple(layer["z"].shape) for layer in layers] == [(4, 5), (4, 3)]
+    # x -> 16 -> 8 (d_0) -> 16 -> 8 (d_1) -> 16 -> 8 -> z: three bottom-up MLPs for two lower layers
+    assert [tuple(w.shape) for w in encoder.weights if len(w.shape) == 2] == [
+        (784, 16), (16, 8), (8, 16), (16, 8), (8, 16), (16, 8), (8, 2), (8, 2)]
+    four_channels = hierarchical.build_dense(dense_tiny(), (28, 28, 1), 4)[1]
+    assert tuple(four_channels(z_mean)[0].shape) == (4, 28, 28, 4)
+    colour_encoder, colour_decoder = hierarchical.build_dense(dense_tiny(), (32, 32, 3), 10)  # a mixture's numbers
+    assert colour_encoder.input_shape == (None, 3072)
+    assert tuple(colour_decoder(z_mean)[0].shape) == (4, 32, 32, 10)
+
+
+def test_dense_priors_start_as_standard_normals_and_the_kl_matches_numpy():
+    encoder, decoder = hierarchical.build_dense(dense_tiny(), (28, 28, 1), 1)
+    z_mean, _, *features = encoder(binary_images(3))
+    _, kl, _, layers = decoder.latent_distributions([z_mean, *features])
+    expected = np.zeros(3)
+    for layer in layers:
+        mq, sq, mp, sp = (keras.ops.convert_to_numpy(layer[k]).astype(np.float64)
+                          for k in ("mu_q", "log_std_q", "mu_p", "log_std_p"))
+        np.testing.assert_array_equal(mp, 0.0)  # zero-initialised prior layers: N(0, I) at first
+        np.testing.assert_array_equal(sp, 0.0)
+        sq, sp = np.exp(sq), np.exp(sp)
+        expected += (np.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5).sum(axis=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kl), expected, rtol=1e-4)
+    assert np.all(expected > 0.01)
+
+
+def test_dense_log_q_minus_log_p_averages_to_the_kl():
+    encoder, decoder = hierarchical.build_dense(dense_tiny("4,4"), (28, 28, 1), 1)
+    for layer in (*decoder.posteriors, *decoder.priors):  # priors that depend on the draw above, as after training
+        layer.kernel.assign(np.random.default_rng(5).normal(0, 0.5, layer.kernel.shape).astype("float32"))
+    z_mean, _, *features = encoder(binary_images(1))
+    n = 4000
+    repeated = [keras.ops.repeat(t, n, axis=0) for t in (z_mean, *features)]
+    _, kl, log_qp = numpy_of(*decoder(repeated))
+    assert np.std(kl) > 0
+    error = np.sqrt(np.var(log_qp - kl) / n)
+    assert abs(np.mean(log_qp) - np.mean(kl)) < 4 * error
+    assert error < 0.05 * np.mean(kl)
+
+
+def test_dense_generation_takes_prior_means_and_round_trips_through_h5(tmp_path):
+    encoder, decoder = hierarchical.build_dense(dense_tiny(), (28, 28, 1), 1)
+    z = np.random.default_rng(1).normal(size=(2, 2)).astype("float32")
+    first, second = numpy_of(decoder(z)[0], decoder(z)[0])
+    np.testing.assert_array_equal(first, second)
+    warm = hierarchical.DenseTopDownDecoder.from_config({**decoder.get_config(), "temperature": 1.0})
+    warm.set_weights(decoder.get_weights())
+    a, b = numpy_of(warm(z)[0], warm(z)[0])
+    assert np.abs(a - b).max() > 1e-3
+    for name, model, inputs in (("encoder", encoder, binary_images(2)), ("decoder", decoder, z)):
+        model.save(tmp_path / f"{name}.h5")
+        loaded = artifacts.load_model(tmp_path / f"{name}.h5")
+        for before, after in zip(keras.tree.flatten(model(inputs)), keras.tree.flatten(loaded(inputs))):
+            np.testing.assert_array_equal(*numpy_of(before, after))
+    assert loaded.get_config() == decoder.get_config()
+
+
+def test_dense_hierarchical_vae_trains_with_the_iwae_bound_and_scores_with_every_layer():
+    """Through the VAE: a few IWAE steps lower the loss, and the evaluation's importance terms include the lower
+    layer (log q - log p of both layers, so the terms differ from the top latent's alone)."""
+    from vaelab import models, params as P
+
+    p = P.BinarizedMnistParams(architecture="dense_hierarchical", hidden_dims="32", lower_latent_dims="4",
+                               latent_dim=2, objective="iwae", iwae_k=3, seed=1)
+    vae = models.build_vae(p, (28, 28, 1), binarize=True)
+    assert vae.hierarchical
+    x = np.tile(binary_images(4), (16, 1))
+    vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    losses = vae.fit(x, batch_size=16, epochs=6, verbose=0, shuffle=False).history["loss"]
+    assert losses[-1] < 0.9 * losses[0]
+    terms = vae.importance_terms(x[:2], 5, keras.random.SeedGenerator(0))
+    assert terms["log_qp"].shape == terms["kl"].shape == (10,)
+    features = vae.encoder(x[:2])
+    kl_top = keras.ops.convert_to_numpy(models.kl_divergence(features[0], features[1]))
+    assert np.all(terms["kl"].reshape(2, 5) > kl_top[:, None] + 1e-4)  # the lower layer's KL is in

@@ -43,7 +43,8 @@ def test_int_accepted_for_float():
     ({"learning_rate": float("nan")}, "learning_rate must be finite"),
     ({"optimizer": "adamm"}, "optimizer must be one of adam, rmsprop, sgd, adamw, nadam; got 'adamm'"),
     ({"original_dim": 100}, "original_dim is fixed at 784 for mnist (its images are 28x28x1); remove the entry"),
-    ({"architecture": "transformer"}, "architecture must be one of dense, conv, conv_bn, resnet, hierarchical"),
+    ({"architecture": "transformer"}, "architecture must be one of dense, conv, conv_bn, resnet, hierarchical, "
+                                      "dense_hierarchical"),
     ({"iwae_k": 0}, "iwae_k must be >= 1, got 0"),
     ({"latnt_dim": 3}, "unknown entry latnt_dim"),
 ])

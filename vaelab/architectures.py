@@ -377,6 +377,29 @@ def _hierarchical_token(p, d) -> str:
     return f"hier{p.filters}x{p.blocks}_z{p.latent_channels}" + (f"_p{p.patch}" if p.patch > 1 else "")
 
 
+# --- dense_hierarchical: a stack of latent vectors (vaelab.hierarchical) ---------------------------
+
+
+def build_dense_hierarchical(params, image_shape, out_channels):
+    from vaelab import hierarchical
+
+    return hierarchical.build_dense(params, image_shape, out_channels)
+
+
+def lower_latent_layers(params) -> tuple[int, ...]:
+    """The widths of the dense hierarchical model's lower stochastic layers, top-down (``lower_latent_dims``)."""
+    return parse_ints(params.lower_latent_dims, "lower_latent_dims", 1, 4096)
+
+
+def check_dense_hierarchical(params, image_shape) -> None:
+    lower_latent_layers(params)
+
+
+def _dense_hierarchical_token(p, d) -> str:
+    lower = "-".join(map(str, lower_latent_layers(p)))
+    return f"dhier_h_{'-'.join(map(str, hidden_layers(p)))}_z{lower}"
+
+
 # --- the parts ------------------------------------------------------------------------------------
 
 
@@ -414,3 +437,8 @@ HIERARCHICAL = Architecture("hierarchical", "top-down hierarchical VAE: the glob
                                             "(latent_channels at latent_scales), ResNet blocks (filters, blocks)",
                             build_hierarchical, check_hierarchical,
                             token=_hierarchical_token, hierarchical=True)
+DENSE_HIERARCHICAL = Architecture("dense_hierarchical", "MLPs with stochastic layers of lower_latent_dims below the "
+                                                        "global latent, inferred top-down (hidden_dims between "
+                                                        "each pair of layers)", build_dense_hierarchical,
+                                  check_dense_hierarchical, token=_dense_hierarchical_token, flat_input=True,
+                                  backend="jax", hierarchical=True)

@@ -240,7 +240,7 @@ def _custom_objects() -> dict[str, Any]:
     # The legacy .h5 reader looks custom classes up by their bare class name.
     classes = (layers.Sampling, layers.LikelihoodMean, layers.DiscretizedLogisticMean, models.VAE,
                models.DynamicBinarizationVAE, models.SecondStageVAE, hierarchical.TopDownDecoder,
-               hierarchical.ResidualBlock, hierarchical.SpaceToDepth)
+               hierarchical.DenseTopDownDecoder, hierarchical.ResidualBlock, hierarchical.SpaceToDepth)
     return {c.__name__: c for c in classes}
 
 

@@ -105,6 +105,9 @@ class Params:
     latent_scales: str = entry("", "hierarchical: resolutions (px) of the spatial latents, comma-separated, "
                                    "top-down, e.g. 4,8,16 (empty: every height below the finest up to 32 px; "
                                    "none: no spatial latents)")
+    lower_latent_dims: str = entry("100", "dense_hierarchical: widths of the stochastic layers below the global "
+                                          "latent, comma-separated, top-down, e.g. 100 (two layers, as Burda et "
+                                          "al.'s) or 100,100")
     patch: int = entry(1, "hierarchical: side of the pixel patches the network works on (2: a quarter of the "
                           "positions, the image size kept)", min=1, max=16)
 

@@ -16,6 +16,7 @@ ARCHITECTURES = {a.name: a for a in (
     architectures.CONV_BN,
     architectures.RESNET,
     architectures.HIERARCHICAL,
+    architectures.DENSE_HIERARCHICAL,
 )}
 
 LIKELIHOODS = {c.name: c for c in (
