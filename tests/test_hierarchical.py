@@ -334,3 +334,34 @@ def test_dense_hierarchical_vae_trains_with_the_iwae_bound_and_scores_with_every
     features = vae.encoder(x[:2])
     kl_top = keras.ops.convert_to_numpy(models.kl_divergence(features[0], features[1]))
     assert np.all(terms["kl"].reshape(2, 5) > kl_top[:, None] + 1e-4)  # the lower layer's KL is in
+
+
+def test_temperature_draws_the_lower_latents_of_a_saved_decoder_and_reconstructions_use_the_posterior(tmp_path):
+    """Generating: ``set_temperature`` reaches the top-down decoder inside a saved ``…_decoder`` (0: the same
+    image for a code every time; 1: a new draw each call); reconstructions take the lower latents from the
+    posterior, so they differ from decoding ``z_mean`` alone; a one-layer model's equal it."""
+    from vaelab import models, params as P
+
+    p = P.BinarizedMnistParams(architecture="dense_hierarchical", hidden_dims="16", lower_latent_dims="4",
+                               latent_dim=2, seed=1)
+    vae = models.build_vae(p, (28, 28, 1), binarize=True)
+    models.image_decoder(vae).save(tmp_path / "decoder.h5")
+    decoder = artifacts.load_model(tmp_path / "decoder.h5")
+    z = np.random.default_rng(0).normal(size=(3, 2)).astype("float32")
+    assert hierarchical.set_temperature(decoder, 0.0)
+    np.testing.assert_array_equal(*numpy_of(decoder(z), decoder(z)))
+    assert hierarchical.set_temperature(decoder, 1.0)
+    assert np.abs(np.subtract(*numpy_of(decoder(z), decoder(z)))).max() > 1e-4
+    x = binary_images(3)
+    for layer in vae.decoder.posteriors:  # a posterior that moves away from the prior, as after training
+        layer.kernel.assign(np.full(layer.kernel.shape, 0.05, "float32"))
+    recon = vae.reconstruct(x, batch_size=2)
+    z_mean = vae.encoder(x)[0]
+    hierarchical.set_temperature(vae.decoder, 0.0)
+    assert recon.shape == (3, 784) and 0 <= recon.min() and recon.max() <= 1
+    assert np.abs(recon - numpy_of(models.image_decoder(vae)(z_mean))[0]).max() > 1e-3
+
+    flat = models.build_vae(P.BinarizedMnistParams(hidden_dims="16", latent_dim=2), (28, 28, 1), binarize=True)
+    assert not hierarchical.set_temperature(models.image_decoder(flat), 1.0)
+    expected = numpy_of(models.image_decoder(flat)(flat.encoder(x)[0]))[0]
+    np.testing.assert_allclose(flat.reconstruct(x), expected, rtol=1e-6, atol=1e-6)

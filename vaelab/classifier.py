@@ -100,6 +100,7 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     same count) and the classifier's accuracy on the test images and on their reconstructions."""
     from vaelab import metrics, parts, samplers
     from vaelab.experiments import DATASETS, model_inputs
+    from vaelab.hierarchical import set_temperature
     from vaelab.models import image_decoder
 
     name = exp.classifier or exp.name
@@ -119,10 +120,14 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     n = min(n_samples, len(data.x_test), len(data.x_train))
     z = chosen.sample(n, vae.latent_dim, seed).astype(np.float32)
     decoder = image_decoder(vae)
+    set_temperature(decoder, params.temperature)  # a hierarchical model's lower latents, as generate draws them
     samples = predict(decoder, z).reshape((n, *shape))
     test_inputs = model_inputs(own.limit(limit).x_test, flat)  # what the VAE was scored on
-    mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs)
-    recon = predict(decoder, mean.astype(np.float32)).reshape((len(test_inputs), *shape))
+    if vae.hierarchical:  # the lower latents from their posteriors, as the training loss had them
+        recon = vae.reconstruct(test_inputs).reshape((len(test_inputs), *shape))
+    else:
+        mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs)
+        recon = predict(decoder, mean.astype(np.float32)).reshape((len(test_inputs), *shape))
     real = features(model, data.x_test[:n])
     return {
         "fid": metrics.frechet_distance(real, features(model, samples)),

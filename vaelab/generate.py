@@ -30,6 +30,9 @@ def start_generate(exp, params_module, args) -> Trained:
     trained = load_trained(exp, params, args.models_dir, args.model, shipped=True)
     check_requested_latent_dim(trained, args)
     trained.params = trained.params.with_generation_choices(args)
+    from vaelab.hierarchical import set_temperature
+
+    trained.hierarchical = set_temperature(trained.decoder, trained.params.temperature)
     return trained
 
 
@@ -108,7 +111,9 @@ def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
     z = sampler.sample(n * n, trained.latent_dim, trained.params.seed)
     grid = latent.tile(trained.decode(z), n, n)
     return plots.image_grid(grid, trained.result(results_dir, f"random_{sampler.name}"),
-                            title=f"{trained.files.prefix}: {n}x{n} samples, z from {sampler.describe()}",
+                            title=f"{trained.files.prefix}: {n}x{n} samples, z from {sampler.describe()}"
+                                  + (f", lower latents at temperature {trained.params.temperature:g}"
+                                     if trained.hierarchical else ""),
                             max_size=_native_inches(grid))
 
 
@@ -121,7 +126,13 @@ def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> P
     x = model_inputs(data.x_test[:n], flat=False)
     if len(x) == 0:
         raise UserError("the test set is empty; nothing to reconstruct")
-    x_hat = trained.decode(trained.encode(x))
+    if trained.hierarchical:  # the lower latents from their posteriors: the whole VAE, not z alone
+        from vaelab import artifacts
+
+        vae = artifacts.load_model(trained.files.vae, trained.exp.train_hint(trained.params))
+        x_hat = vae.reconstruct(model_inputs(x, trained.flat_input)).reshape(x.shape)
+    else:
+        x_hat = trained.decode(trained.encode(x))
     grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
     return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
                             title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",

@@ -241,7 +241,8 @@ class TopDownDecoder(keras.Model):
     analytic KL(q || p) of all lower layers summed over their dimensions and ``log_qp`` (B,) is
     ``log q - log p`` at the drawn values, the lower layers' share of an importance weight. With ``z`` alone
     (generation) each lower latent is ``mu_p + temperature * sigma_p * eps``; the default temperature 0 takes
-    the prior means, so a saved decoder is deterministic. ``kl`` and ``log_qp`` are then zeros.
+    the prior means, so a saved decoder is deterministic (the generate scripts set ``temperature``, see
+    :func:`set_temperature`). ``kl`` and ``log_qp`` are then zeros.
     All sub-layers are built in ``__init__``, so a model made from its config holds its weights at once (which
     loading an ``.h5`` file needs).
     """
@@ -528,3 +529,13 @@ def build_dense(params, image_shape, out_channels: int) -> tuple[keras.Model, De
     decoder = DenseTopDownDecoder(params.latent_dim, image_shape, out_channels, hidden=hidden, lower_dims=lower,
                                   seed=params.seed, name="decoder")
     return encoder, decoder
+
+
+def set_temperature(model, temperature: float) -> bool:
+    """Draw the lower latents of every top-down decoder inside ``model`` (a saved ``…_decoder`` included) at
+    ``temperature`` from now on; whether ``model`` holds one (that is, is hierarchical)."""
+    found = False
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, (TopDownDecoder, DenseTopDownDecoder)):
+            layer.temperature, found = float(temperature), True
+    return found

@@ -194,6 +194,22 @@ class VAE(keras.Model):
         terms = self.sample_terms(x, self._decode(z, features))
         return {k: ops.convert_to_numpy(terms[k]) for k in ("log_px", "log_qp", "kl")}
 
+    def reconstruct(self, x, batch_size: int = 256):
+        """Images in [0, 1] decoded from ``z_mean`` of ``x`` (a numpy array), as a numpy array; a hierarchical
+        model's lower latents are drawn from their posteriors given ``x``, which the saved decoder (``z`` alone)
+        cannot do."""
+        import numpy as np
+
+        parts_ = []
+        for start in range(0, len(x), batch_size):
+            features = self.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"))
+            if self.hierarchical:
+                out = self.decoder([features[0], *features[2:]])[0]
+            else:
+                out = self.decoder(features[0])
+            parts_.append(ops.convert_to_numpy(self.likelihood.mean(out)))
+        return np.concatenate(parts_)
+
     # --- saving -----------------------------------------------------------------------------------
 
     def get_config(self):
@@ -238,7 +254,8 @@ def image_decoder(vae: VAE) -> keras.Model:
     """z -> image in [0, 1]: the saved ``…_decoder`` model and what samples and reconstructions are drawn with.
 
     The decoder followed by the likelihood's mean (a sigmoid, or the mixture's mean image); a hierarchical
-    decoder draws its lower latents at their prior means. Models whose decoder already ends in the image (saved
+    decoder draws its lower latents at their prior means unless :func:`vaelab.hierarchical.set_temperature`
+    says otherwise. Models whose decoder already ends in the image (saved
     before likelihoods were parts) keep their decoder as it is.
     """
     lik = vae.likelihood

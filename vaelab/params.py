@@ -32,7 +32,7 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 PART_ENTRIES = ("architecture", "likelihood", "objective")
 # Entries that choose how to generate from a trained model, not the model: the command line's win over the
 # params saved beside it.
-GENERATION_ENTRIES = ("sampler", "gmm_components")
+GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature")
 
 
 def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
@@ -86,6 +86,10 @@ class Params:
                              min=0.0, max=100.0)
     sampler: str = entry("normal", "where generated latent vectors come from", choices=tuple(parts.SAMPLERS))
     gmm_components: int = entry(10, "with sampler gmm: mixture components", min=1, max=1000)
+    temperature: float = entry(1.0, "hierarchical architectures, generating: the lower latents are drawn from their "
+                                    "priors with the standard deviations times this (1: the model's own samples; "
+                                    "0: the prior means, so a code always decodes to the same image)", min=0.0,
+                               max=10.0)
 
     # options of the parts
     mixtures: int = entry(1, "with likelihood discretized_logistic: logistic components per pixel", min=1, max=64)

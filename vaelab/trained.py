@@ -26,6 +26,7 @@ class Trained:
     files: artifacts.ModelFiles
     encoder: object
     decoder: object
+    hierarchical: bool = False  # the decoder draws lower latents (vaelab.hierarchical.set_temperature)
     _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
