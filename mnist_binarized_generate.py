@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate binarized-MNIST digits from a trained VAE: a 15 x 15 grid of pixel probabilities decoded from the
-sampler's latent vectors (a hierarchical model's lower layers at their prior means), test images (top row) over
+sampler's latent vectors (a hierarchical model's lower layers drawn at --temperature), test images (top row) over
 their reconstructions (bottom row), then the latent-vector prompt.
 
     python mnist_binarized_generate.py --preset binarized_hier --data-dir DIR --no-prompt
