@@ -46,6 +46,9 @@ def test_int_accepted_for_float():
     ({"architecture": "transformer"}, "architecture must be one of dense, conv, conv_bn, resnet, hierarchical, "
                                       "dense_hierarchical"),
     ({"iwae_k": 0}, "iwae_k must be >= 1, got 0"),
+    ({"architecture": "dense_hierarchical", "lower_latent_dims": "100,x"},
+     "lower_latent_dims must be comma-separated whole numbers in 1..4096 like '500,500', got '100,x'"),
+    ({"temperature": -0.5}, "temperature must be >= 0.0, got -0.5"),
     ({"latnt_dim": 3}, "unknown entry latnt_dim"),
 ])
 def test_bad_entries_name_the_entry(entries, message):
