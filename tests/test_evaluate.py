@@ -37,6 +37,11 @@ def test_evaluate_grey_mnist_model(trained_mnist, tmp_path, capsys):
     vae.compile()
     keras_result = vae.evaluate(x, batch_size=128, verbose=0, return_dict=True)
     np.testing.assert_allclose(r["kl_nats"], keras_result["kl_loss"], rtol=1e-4)
+    (layer,) = r["latent_layers"]  # one stochastic layer: its KL is the whole closed-form KL
+    assert layer["layer"] == "global" and layer["units"] == 2 and 0 <= layer["active_units"] <= 2
+    np.testing.assert_allclose(layer["kl_nats"], r["kl_nats"], rtol=1e-5)
+    row = next(line for line in out.splitlines() if line.strip().startswith("KL, global latent"))
+    assert row.endswith(f" {layer['kl_nats']:.2f} nats (2), {layer['active_units']} of 2 units active")
     np.testing.assert_allclose(-r["elbo_nats"], keras_result["loss"], rtol=0.02)  # Monte Carlo, 128 images
     assert r["iwae_nll_nats"] < -r["elbo_nats"]  # k = 20 tightens the bound
     assert "iwae_bits_per_dim" not in r  # a cross-entropy of grey levels is no code length

@@ -364,3 +364,35 @@ def test_temperature_draws_the_lower_latents_of_a_saved_decoder_and_reconstructi
     assert not hierarchical.set_temperature(models.image_decoder(flat), 1.0)
     expected = numpy_of(models.image_decoder(flat)(flat.encoder(x)[0]))[0]
     np.testing.assert_allclose(flat.reconstruct(x), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_latent_layers_split_the_elbo_kl_by_layer_top_down(kind):
+    """metrics.latent_layers on a hierarchical VAE: the global latent, then each lower layer with its shape;
+    with the same seed and one batch it takes the ELBO's posterior draws, so the layers' KLs add up to the
+    ELBO's KL term to rounding; the active-unit counts run from every unit (threshold 0) to none."""
+    from vaelab import metrics, models, params as P
+
+    if kind == "dense":
+        p = P.BinarizedMnistParams(architecture="dense_hierarchical", hidden_dims="16", lower_latent_dims="6,4",
+                                   latent_dim=3, seed=1)
+        shape, x, shapes = (28, 28, 1), binary_images(300), [[3], [6], [4]]
+    else:
+        p = P.Cifar10Params(architecture="hierarchical", latent_dim=4, filters=8, blocks=1, latent_channels=2,
+                            latent_scales="4,8", seed=1, likelihood="discretized_logistic", mixtures=1)
+        shape, x, shapes = (32, 32, 3), images(300, (32, 32, 3)), [[4], [4, 4, 2], [8, 8, 2]]
+        x = x.reshape(len(x), *shape)
+    vae = models.build_vae(p, shape, binarize=kind == "dense")
+    layers = metrics.latent_layers(vae, x, seed=4, batch_size=len(x))
+    assert [layer["layer"] for layer in layers] == ["global", "lower 1", "lower 2"]
+    assert [layer["shape"] for layer in layers] == shapes
+    assert [layer["units"] for layer in layers] == [int(np.prod(s)) for s in shapes]
+    assert all(layer["kl_nats"] > 0 for layer in layers)
+    elbo_kl = metrics.elbo(vae, x, samples=1, seed=4)["kl"].mean()
+    np.testing.assert_allclose(sum(layer["kl_nats"] for layer in layers), elbo_kl, rtol=1e-5)
+    other_draws = metrics.latent_layers(vae, x, seed=5, batch_size=128)
+    assert other_draws[0]["kl_nats"] == pytest.approx(layers[0]["kl_nats"], rel=1e-6)  # closed form, no draw
+    assert other_draws[1]["kl_nats"] != layers[1]["kl_nats"]
+    assert [layer["active_units"] for layer in metrics.latent_layers(vae, x, threshold=0.0)] == \
+        [layer["units"] for layer in layers]
+    assert all(layer["active_units"] == 0 for layer in metrics.latent_layers(vae, x, threshold=1e6))

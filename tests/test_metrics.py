@@ -195,3 +195,19 @@ def test_frechet_distance_matches_the_gaussian_closed_form():
 def test_frechet_distance_rejects_mismatched_features():
     with pytest.raises(ValueError, match="same F"):
         metrics.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+
+
+def test_latent_layers_of_a_one_layer_vae_give_its_kl_and_the_units_whose_mean_varies(model):
+    """The linear encoder's posterior mean is 0.6 A x + c + 0.3 with a fixed variance, so the KL per image is
+    closed-form and a unit is active exactly when the variance over x of its mean passes the threshold."""
+    w, b, a, c, var, x = model
+    vae = wrong_vae(model)
+    mean = x.astype(np.float64) @ (0.6 * a).T + c + 0.3
+    _, kl = analytic_elbo(x.astype(np.float64), w, b, mean, 3.0 * var)
+    spread = mean.var(axis=0)
+    assert spread[0] > 3 * spread[1] > 0  # room for a threshold between them
+    for threshold, active in ((0.0, 2), (np.sqrt(spread[0] * spread[1]), 1), (2 * spread[0], 0)):
+        (layer,) = metrics.latent_layers(vae, x, batch_size=5, threshold=threshold)
+        assert layer["layer"] == "global" and layer["shape"] == [LATENT] and layer["units"] == LATENT
+        assert layer["active_units"] == active
+        np.testing.assert_allclose(layer["kl_nats"], kl.mean(), rtol=1e-5)

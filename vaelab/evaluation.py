@@ -4,7 +4,9 @@ One entry point for every dataset: ``python evaluate.py --dataset mnist_binarize
 picks the :class:`~vaelab.experiments.Experiment` (its data, its params, its model names); the numbers come
 from :mod:`vaelab.metrics`:
 
-- the test ELBO in nats, split into reconstruction and KL (kl_weight 1, whatever the model trained with);
+- the test ELBO in nats, split into reconstruction and KL (kl_weight 1, whatever the model trained with), and
+  the KL of each stochastic layer with its active units (Burda et al.: posterior-mean variance over the test
+  images above 0.01), which shows a collapsed layer;
 - the importance-weighted NLL bound with k samples per image (Burda et al. 2015), with its standard error
   over the test images, and the same in bits per dimension;
 - with ``--fid``, the Fréchet distance of generated samples to the test images in the features of a small
@@ -65,6 +67,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
         "reconstruction_nats": float(terms["reconstruction"].mean()),
         "kl_nats": float(terms["kl"].mean()),
         "elbo_seconds": round(elbo_seconds, 2),
+        "latent_layers": metrics.latent_layers(vae, x, seed=seed),
         "likelihood": vae.likelihood.name,
         "binary_data": is_binary(x),
     }
@@ -90,6 +93,10 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
     rows = [("-ELBO", f"{-r['elbo_nats']:.2f} nats = reconstruction {r['reconstruction_nats']:.2f} "
                       f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})"
                       + (f" = {r['elbo_bits_per_dim']:.4f} bits/dim" if "elbo_bits_per_dim" in r else ""))]
+    for layer in r.get("latent_layers", []):
+        shape = "x".join(map(str, layer["shape"]))
+        rows.append((f"KL, {layer['layer']} latent", f"{layer['kl_nats']:.2f} nats ({shape}), "
+                                                     f"{layer['active_units']} of {layer['units']} units active"))
     if "iwae_nll_nats" in r:
         bits = f" = {r['iwae_bits_per_dim']:.4f} bits/dim" if "iwae_bits_per_dim" in r else ""
         rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats{bits}  "

@@ -1,5 +1,6 @@
 """Model quality in the field's units: the ELBO split into reconstruction and KL, the importance-weighted
-log-likelihood bound (IWAE), bits per dimension, and the Fréchet distance between two sets of features.
+log-likelihood bound (IWAE), bits per dimension, what each stochastic layer holds (its KL and active units),
+and the Fréchet distance between two sets of features.
 
 Every number comes from the model's own terms (:meth:`vaelab.models.VAE.importance_terms`): ``log p(x|z)`` from
 its likelihood and ``log q(z|x) - log p(z)`` from its stochastic layers, whatever the architecture. Per-sample
@@ -88,6 +89,58 @@ def elbo(vae, x: np.ndarray, samples: int = 1, seed: int = 0, max_rows: int | No
         recon[sl] = -np.concatenate(log_px, axis=1).mean(axis=1)
         kl[sl] = np.concatenate(kls, axis=1).mean(axis=1)
     return {"reconstruction": recon, "kl": kl, "elbo": -(recon + kl)}
+
+
+# --- what each stochastic layer holds -------------------------------------------------------------
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Cov_x(E_q[u]) > 0.01
+
+
+def gaussian_kl(mu_q, log_std_q, mu_p, log_std_p) -> np.ndarray:
+    """Elementwise KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)) in nats, numpy float64."""
+    return (log_std_p - log_std_q + (np.exp(2.0 * log_std_q) + (mu_q - mu_p) ** 2) / (2.0 * np.exp(2.0 * log_std_p))
+            - 0.5)
+
+
+def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
+                  threshold: float = ACTIVE_UNIT_THRESHOLD) -> list[dict]:
+    """What each stochastic layer holds: the global latent, then a hierarchical model's lower layers top-down,
+    each ``{"layer", "shape", "units", "kl_nats", "active_units"}``. ``kl_nats`` is the mean over ``x`` of the
+    layer's KL(q || p); ``active_units`` counts the units whose posterior mean varies over ``x`` (variance above
+    ``threshold``): Burda et al.'s count of the units a model uses, so a collapsed layer shows as 0 of its units.
+
+    A lower layer's q and p depend on the layers above: they are taken along one posterior draw per image (from
+    ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw.
+    """
+    import keras
+    from keras import ops
+
+    x = np.asarray(x)
+    generator = _seeded(vae, seed)
+    kl_sums = means = squares = None
+    for start in range(0, len(x), batch_size):
+        features = vae.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"), training=False)
+        mean, log_var = to_numpy(features[0]).astype(np.float64), to_numpy(features[1]).astype(np.float64)
+        layers = [(mean, 0.5 * (np.exp(log_var) + mean ** 2 - 1.0 - log_var))]
+        if vae.hierarchical:
+            eps = keras.random.normal(ops.shape(features[0]), dtype=features[0].dtype, seed=generator)
+            z = features[0] + ops.exp(0.5 * features[1]) * eps
+            for dist in vae.decoder.latent_distributions([z, *features[2:]])[3]:
+                q_p = [to_numpy(dist[k]).astype(np.float64) for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
+                layers.append((q_p[0], gaussian_kl(*q_p)))
+        if kl_sums is None:
+            kl_sums, means, squares = [0.0] * len(layers), [0.0] * len(layers), [0.0] * len(layers)
+        for i, (m, kl) in enumerate(layers):
+            kl_sums[i] += kl.reshape(len(kl), -1).sum()
+            means[i] = means[i] + m.sum(axis=0)
+            squares[i] = squares[i] + (m ** 2).sum(axis=0)
+    out = []
+    for i, (total, s, sq) in enumerate(zip(kl_sums, means, squares)):
+        variance = sq / len(x) - (s / len(x)) ** 2
+        out.append({"layer": "global" if i == 0 else f"lower {i}", "shape": [int(d) for d in np.shape(s)],
+                    "units": int(np.size(s)), "kl_nats": float(total / len(x)),
+                    "active_units": int(np.sum(variance > threshold))})
+    return out
 
 
 # --- importance-weighted bound --------------------------------------------------------------------
