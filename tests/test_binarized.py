@@ -102,3 +102,4 @@ def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist
     scores = json.loads((models / "binarized_hier_e_1_eval.json").read_text())
     assert scores["test_images"] == 128 and scores["kl_nats"] > 0
     assert 0 < scores["iwae_nll_nats"] < -scores["elbo_nats"]
+    assert [(layer["layer"], layer["units"]) for layer in scores["latent_layers"]] == [("global", 3), ("lower 1", 4)]
