@@ -96,12 +96,6 @@ def elbo(vae, x: np.ndarray, samples: int = 1, seed: int = 0, max_rows: int | No
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Cov_x(E_q[u]) > 0.01
 
 
-def gaussian_kl(mu_q, log_std_q, mu_p, log_std_p) -> np.ndarray:
-    """Elementwise KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)) in nats, numpy float64."""
-    return (log_std_p - log_std_q + (np.exp(2.0 * log_std_q) + (mu_q - mu_p) ** 2) / (2.0 * np.exp(2.0 * log_std_p))
-            - 0.5)
-
-
 def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
                   threshold: float = ACTIVE_UNIT_THRESHOLD) -> list[dict]:
     """What each stochastic layer holds: the global latent, then a hierarchical model's lower layers top-down,
@@ -115,19 +109,22 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
     import keras
     from keras import ops
 
+    from vaelab.hierarchical import gaussian_kl
+    from vaelab.models import kl_per_dimension
+
     x = np.asarray(x)
     generator = _seeded(vae, seed)
     kl_sums = means = squares = None
     for start in range(0, len(x), batch_size):
         features = vae.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"), training=False)
-        mean, log_var = to_numpy(features[0]).astype(np.float64), to_numpy(features[1]).astype(np.float64)
-        layers = [(mean, 0.5 * (np.exp(log_var) + mean ** 2 - 1.0 - log_var))]
+        layers = [(features[0], kl_per_dimension(features[0], features[1]))]
         if vae.hierarchical:
             eps = keras.random.normal(ops.shape(features[0]), dtype=features[0].dtype, seed=generator)
             z = features[0] + ops.exp(0.5 * features[1]) * eps
             for dist in vae.decoder.latent_distributions([z, *features[2:]])[3]:
-                q_p = [to_numpy(dist[k]).astype(np.float64) for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
+                q_p = [dist[k] for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
                 layers.append((q_p[0], gaussian_kl(*q_p)))
+        layers = [(to_numpy(m).astype(np.float64), to_numpy(kl).astype(np.float64)) for m, kl in layers]
         if kl_sums is None:
             kl_sums, means, squares = [0.0] * len(layers), [0.0] * len(layers), [0.0] * len(layers)
         for i, (m, kl) in enumerate(layers):
