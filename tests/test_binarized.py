@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from vaelab import artifacts, binarized
+from vaelab import artifacts, binarized, metrics
 from vaelab.errors import UserError
 from vaelab.models import build_vae, image_decoder
 from vaelab.params import BinarizedMnistParams
@@ -83,7 +83,7 @@ def test_train_script_saves_a_model_that_reloads(mnist_dir, tmp_path):
     np.testing.assert_array_equal(npy(decoder(z)), npy(image_decoder(vae)(z)))
 
 
-def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist_dir, tmp_path):
+def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist_dir, tmp_path, capsys):
     """``--preset binarized_hier`` (shrunk): the files carry the preset's name, the generate script draws its grid
     and reconstructions, and evaluate.py's importance-weighted NLL lies below the -ELBO, both over both layers."""
     import json
@@ -92,6 +92,7 @@ def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist
     common = ["--preset", "binarized_hier", "--epochs", "1", "--hidden-dims", "16", "--lower-latent-dims", "4",
               "--latent-dim", "3", "--data-dir", mnist_dir, "--models-dir", models, "--results-dir", results]
     assert run_script("mnist_binarized_train.py", *common, "--batch-size", "128") == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("test: KL, ")]
     saved = json.loads((models / "binarized_hier_e_1_params.json").read_text())
     assert (saved["architecture"], saved["lower_latent_dims"], saved["objective"]) == ("dense_hierarchical", "4",
                                                                                        "iwae")
@@ -103,3 +104,6 @@ def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist
     assert scores["test_images"] == 128 and scores["kl_nats"] > 0
     assert 0 < scores["iwae_nll_nats"] < -scores["elbo_nats"]
     assert [(layer["layer"], layer["units"]) for layer in scores["latent_layers"]] == [("global", 3), ("lower 1", 4)]
+    # the training script ends with the same per-layer numbers for the model it saved
+    assert printed == [f"test: KL, {layer['layer']} latent {metrics.layer_summary(layer)}"
+                       for layer in scores["latent_layers"]]

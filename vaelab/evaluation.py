@@ -93,10 +93,9 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
     rows = [("-ELBO", f"{-r['elbo_nats']:.2f} nats = reconstruction {r['reconstruction_nats']:.2f} "
                       f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})"
                       + (f" = {r['elbo_bits_per_dim']:.4f} bits/dim" if "elbo_bits_per_dim" in r else ""))]
-    for layer in r.get("latent_layers", []):
-        shape = "x".join(map(str, layer["shape"]))
-        rows.append((f"KL, {layer['layer']} latent", f"{layer['kl_nats']:.2f} nats ({shape}), "
-                                                     f"{layer['active_units']} of {layer['units']} units active"))
+    from vaelab.metrics import layer_summary
+
+    rows += [(f"KL, {layer['layer']} latent", layer_summary(layer)) for layer in r.get("latent_layers", [])]
     if "iwae_nll_nats" in r:
         bits = f" = {r['iwae_bits_per_dim']:.4f} bits/dim" if "iwae_bits_per_dim" in r else ""
         rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats{bits}  "

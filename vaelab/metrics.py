@@ -97,14 +97,15 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Cov_x(E
 
 
 def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
-                  threshold: float = ACTIVE_UNIT_THRESHOLD) -> list[dict]:
+                  threshold: float = ACTIVE_UNIT_THRESHOLD, transform=None) -> list[dict]:
     """What each stochastic layer holds: the global latent, then a hierarchical model's lower layers top-down,
     each ``{"layer", "shape", "units", "kl_nats", "active_units"}``. ``kl_nats`` is the mean over ``x`` of the
     layer's KL(q || p); ``active_units`` counts the units whose posterior mean varies over ``x`` (variance above
     ``threshold``): Burda et al.'s count of the units a model uses, so a collapsed layer shows as 0 of its units.
 
     A lower layer's q and p depend on the layers above: they are taken along one posterior draw per image (from
-    ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw.
+    ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw. ``transform``
+    turns each batch of ``x`` into model inputs (uint8 images stay uint8 in memory).
     """
     import keras
     from keras import ops
@@ -116,7 +117,9 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
     generator = _seeded(vae, seed)
     kl_sums = means = squares = None
     for start in range(0, len(x), batch_size):
-        features = vae.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"), training=False)
+        batch = x[start:start + batch_size]
+        batch = transform(batch) if transform is not None else batch
+        features = vae.encoder(ops.convert_to_tensor(batch, dtype="float32"), training=False)
         layers = [(features[0], kl_per_dimension(features[0], features[1]))]
         if vae.hierarchical:
             eps = keras.random.normal(ops.shape(features[0]), dtype=features[0].dtype, seed=generator)
@@ -138,6 +141,12 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
                     "units": int(np.size(s)), "kl_nats": float(total / len(x)),
                     "active_units": int(np.sum(variance > threshold))})
     return out
+
+
+def layer_summary(layer: dict) -> str:
+    """One :func:`latent_layers` entry in words: ``1.81 nats (50), 2 of 50 units active``."""
+    shape = "x".join(map(str, layer["shape"]))
+    return f"{layer['kl_nats']:.2f} nats ({shape}), {layer['active_units']} of {layer['units']} units active"
 
 
 # --- importance-weighted bound --------------------------------------------------------------------

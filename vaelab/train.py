@@ -126,6 +126,11 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
         exp.report(test, history, params, files)
     else:
         report(test, params, vae, to_inputs(data.x_test[:256]))
+    if vae.hierarchical:  # whether each stochastic layer is in use (evaluate.py gives this for every model)
+        from vaelab.metrics import latent_layers, layer_summary
+
+        for layer in latent_layers(vae, data.x_test, transform=to_inputs):
+            print(f"test: KL, {layer['layer']} latent {layer_summary(layer)}")
     print(f"peak memory (RSS): {training.peak_rss_mb():.0f} MB")
     return files
 
