@@ -90,11 +90,11 @@ def table(title: str, rows: list[tuple[str, str]]) -> str:
 
 
 def result_rows(r: dict) -> list[tuple[str, str]]:
+    from vaelab.metrics import layer_summary
+
     rows = [("-ELBO", f"{-r['elbo_nats']:.2f} nats = reconstruction {r['reconstruction_nats']:.2f} "
                       f"+ KL {r['kl_nats']:.2f}  (standard error {r['elbo_stderr']:.2f})"
                       + (f" = {r['elbo_bits_per_dim']:.4f} bits/dim" if "elbo_bits_per_dim" in r else ""))]
-    from vaelab.metrics import layer_summary
-
     rows += [(f"KL, {layer['layer']} latent", layer_summary(layer)) for layer in r.get("latent_layers", [])]
     if "iwae_nll_nats" in r:
         bits = f" = {r['iwae_bits_per_dim']:.4f} bits/dim" if "iwae_bits_per_dim" in r else ""

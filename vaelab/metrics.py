@@ -107,7 +107,6 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
     ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw. ``transform``
     turns each batch of ``x`` into model inputs (uint8 images stay uint8 in memory).
     """
-    import keras
     from keras import ops
 
     from vaelab.hierarchical import gaussian_kl
@@ -115,27 +114,24 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
 
     x = np.asarray(x)
     generator = _seeded(vae, seed)
-    kl_sums = means = squares = None
+    sums = None  # per layer: [sum of KLs, sum of posterior means, sum of their squares] over the images
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         batch = transform(batch) if transform is not None else batch
         features = vae.encoder(ops.convert_to_tensor(batch, dtype="float32"), training=False)
         layers = [(features[0], kl_per_dimension(features[0], features[1]))]
         if vae.hierarchical:
-            eps = keras.random.normal(ops.shape(features[0]), dtype=features[0].dtype, seed=generator)
-            z = features[0] + ops.exp(0.5 * features[1]) * eps
+            z = vae.posterior_draw(features, generator)
             for dist in vae.decoder.latent_distributions([z, *features[2:]])[3]:
                 q_p = [dist[k] for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
                 layers.append((q_p[0], gaussian_kl(*q_p)))
-        layers = [(to_numpy(m).astype(np.float64), to_numpy(kl).astype(np.float64)) for m, kl in layers]
-        if kl_sums is None:
-            kl_sums, means, squares = [0.0] * len(layers), [0.0] * len(layers), [0.0] * len(layers)
-        for i, (m, kl) in enumerate(layers):
-            kl_sums[i] += kl.reshape(len(kl), -1).sum()
-            means[i] = means[i] + m.sum(axis=0)
-            squares[i] = squares[i] + (m ** 2).sum(axis=0)
+        batch_sums = []
+        for m, kl in layers:
+            m = to_numpy(m).astype(np.float64)
+            batch_sums.append([to_numpy(kl).astype(np.float64).sum(), m.sum(axis=0), (m ** 2).sum(axis=0)])
+        sums = batch_sums if sums is None else [[a + b for a, b in zip(*pair)] for pair in zip(sums, batch_sums)]
     out = []
-    for i, (total, s, sq) in enumerate(zip(kl_sums, means, squares)):
+    for i, (total, s, sq) in enumerate(sums):
         variance = sq / len(x) - (s / len(x)) ** 2
         out.append({"layer": "global" if i == 0 else f"lower {i}", "shape": [int(d) for d in np.shape(s)],
                     "units": int(np.size(s)), "kl_nats": float(total / len(x)),

@@ -188,11 +188,16 @@ class VAE(keras.Model):
         if samples > 1:
             features = [ops.repeat(f, samples, axis=0) for f in features]
             x = ops.repeat(x, samples, axis=0)
+        terms = self.sample_terms(x, self._decode(self.posterior_draw(features, seed_generator), features))
+        return {k: ops.convert_to_numpy(terms[k]) for k in ("log_px", "log_qp", "kl")}
+
+    @staticmethod
+    def posterior_draw(features, seed_generator):
+        """``z ~ q(z|x)`` from the encoder's ``[z_mean, z_log_var, ...]``, the noise from ``seed_generator``: the
+        evaluation's draw of the global latent (training's goes through the ``Sampling`` layer)."""
         z_mean, z_log_var = features[0], features[1]
         eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=seed_generator)
-        z = z_mean + ops.exp(0.5 * z_log_var) * eps
-        terms = self.sample_terms(x, self._decode(z, features))
-        return {k: ops.convert_to_numpy(terms[k]) for k in ("log_px", "log_qp", "kl")}
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
 
     def reconstruct(self, x, batch_size: int = 256):
         """Images in [0, 1] decoded from ``z_mean`` of ``x`` (a numpy array), as a numpy array; a hierarchical
