@@ -50,7 +50,7 @@ PRESETS = {p.name: p for p in (
            "(train with --no-jit on CPUs: XLA is slower for these convolutions)",
            {"architecture": "hierarchical", "latent_dim": 32, "filters": 64, "blocks": 1, "latent_channels": 8,
             "latent_scales": "4,8,16", "likelihood": "discretized_logistic", "mixtures": 1, "batch_size": 32,
-            "lr_schedule": "cosine", "epochs": 12}),
+            "lr_schedule": "cosine", "epochs": 30}),
 )}
 
 
