@@ -10,9 +10,9 @@ in memory and are scaled per batch.
     python caltech101_92_train.py --fit squash --epochs 20
 """
 
-from vaelab import cli
-from vaelab.experiments import CALTECH101_92
-from vaelab.train import train_command
+from vaelab.cli import options as cli
+from vaelab.config.experiments import CALTECH101_92
+from vaelab.cli.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, CALTECH101_92, "caltech101_92_params")

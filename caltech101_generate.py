@@ -7,8 +7,9 @@ prompt. Models named the original scripts' way (object101_…, …_generator.h5)
     python caltech101_generate.py --size 128 --model caltech101_128_ld_64_conv_3_id_256_e_5
 """
 
-from vaelab import cli, generate
-from vaelab.experiments import CALTECH101_92, CALTECH101_128
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.config.experiments import CALTECH101_92, CALTECH101_128
 
 if __name__ == "__main__":
     cli.run(generate.image_generate_command,

@@ -7,8 +7,9 @@ space is 2-D, then the latent-vector prompt.
     python cifar10_generate.py --latent-dim 2 --data-dir DIR
 """
 
-from vaelab import cli, generate
-from vaelab.experiments import CIFAR10
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.config.experiments import CIFAR10
 
 if __name__ == "__main__":
     cli.run(generate.image_generate_command, {32: (CIFAR10, "cifar10_params")}, 15, __doc__)

@@ -9,9 +9,9 @@ memory and are scaled per batch.
     python cifar10_train.py --latent-dim 2 --epochs 20
 """
 
-from vaelab import cli
-from vaelab.experiments import CIFAR10
-from vaelab.train import train_command
+from vaelab.cli import options as cli
+from vaelab.config.experiments import CIFAR10
+from vaelab.cli.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, CIFAR10, "cifar10_params")

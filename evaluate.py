@@ -8,8 +8,8 @@ Prints a table and writes models/<prefix>_eval.json.
     python evaluate.py --dataset mnist --fid                            # the default MNIST model
 """
 
-from vaelab import cli
-from vaelab.evaluation import evaluate_command
+from vaelab.cli import options as cli
+from vaelab.cli.evaluate import evaluate_command
 
 if __name__ == "__main__":
     cli.run(evaluate_command)

@@ -14,8 +14,12 @@ one strip per class pair: ``mean_A + alpha * mean_B`` for ``amount_of_vector_mul
     python fashion_mnist_morph.py --train                           # train first if the model is missing
 """
 
-from vaelab import cli, generate, latent, morph, plots
-from vaelab.experiments import FASHION_MNIST
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.explore import latent
+from vaelab.cli import morph
+from vaelab.explore import plots
+from vaelab.config.experiments import FASHION_MNIST
 
 PARAMS = "fashion_mnist_params"  # read inside cli.run, so a broken params file is a one-line error
 

@@ -10,9 +10,9 @@ epochs, best weights restored. Writes models/fashion_mnist_ld_<latent>_e_<epochs
     python fashion_mnist_train.py --epochs 30 --data-dir DIR  # DIR holds fashion-mnist/*.gz
 """
 
-from vaelab import cli
-from vaelab.experiments import FASHION_MNIST
-from vaelab.train import train_command
+from vaelab.cli import options as cli
+from vaelab.config.experiments import FASHION_MNIST
+from vaelab.cli.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, FASHION_MNIST, "fashion_mnist_params")

@@ -16,8 +16,9 @@ import re
 import subprocess
 import sys
 
-from vaelab import cli, results
-from vaelab.errors import UserError
+from vaelab.cli import options as cli
+from vaelab.evaluation import results
+from vaelab.core.errors import UserError
 
 
 def main(argv):

@@ -7,9 +7,12 @@ the prior's quantiles, then a prompt that decodes the latent vectors you type.
     python mnist_2d_latent_space_and_generate.py --no-prompt --interpolate 3 7 --slerp
 """
 
-from vaelab import cli, generate, latent, plots
-from vaelab.experiments import MNIST
-from vaelab.trained import require_latent_dim
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.explore import latent
+from vaelab.explore import plots
+from vaelab.config.experiments import MNIST
+from vaelab.api.trained import require_latent_dim
 
 PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
 

@@ -10,9 +10,12 @@ Without ``--latent-dim`` or ``--model`` it looks for the latent-3 model of the p
 ``latent_dim`` is the 2-D scripts' default).
 """
 
-from vaelab import cli, generate, latent, plots
-from vaelab.experiments import MNIST
-from vaelab.trained import require_latent_dim
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.explore import latent
+from vaelab.explore import plots
+from vaelab.config.experiments import MNIST
+from vaelab.api.trained import require_latent_dim
 
 PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
 

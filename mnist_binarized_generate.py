@@ -6,8 +6,9 @@ their reconstructions (bottom row), then the latent-vector prompt.
     python mnist_binarized_generate.py --preset binarized_hier --data-dir DIR --no-prompt
 """
 
-from vaelab import cli, generate
-from vaelab.experiments import MNIST_BINARIZED
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.config.experiments import MNIST_BINARIZED
 
 if __name__ == "__main__":
     cli.run(generate.image_generate_command, {28: (MNIST_BINARIZED, "mnist_binarized_params")}, 15, __doc__)

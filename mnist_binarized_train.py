@@ -6,9 +6,9 @@ score it on the statically binarized test set; the models go to models/bin_ld_<l
     python evaluate.py --dataset mnist_binarized --k 5000   # then the importance-weighted NLL
 """
 
-from vaelab import cli
-from vaelab.experiments import MNIST_BINARIZED
-from vaelab.train import train_command
+from vaelab.cli import options as cli
+from vaelab.config.experiments import MNIST_BINARIZED
+from vaelab.cli.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, MNIST_BINARIZED, "mnist_binarized_params")

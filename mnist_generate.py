@@ -8,8 +8,10 @@ chosen sampler (the prior N(0, I) by default; --sampler gmm or two-stage fit a d
     python mnist_generate.py --uniform --no-prompt
 """
 
-from vaelab import cli, generate, plots
-from vaelab.experiments import MNIST
+from vaelab.cli import options as cli
+from vaelab.cli import generate
+from vaelab.explore import plots
+from vaelab.config.experiments import MNIST
 
 PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one-line error
 

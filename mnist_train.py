@@ -8,9 +8,9 @@ Writes models/ld_<latent>_id_<intermediate>_e_<epochs>_{vae,encoder,decoder}.h5,
     python mnist_train.py --latent-dim 3 --epochs 30
 """
 
-from vaelab import cli
-from vaelab.experiments import MNIST
-from vaelab.train import train_command
+from vaelab.cli import options as cli
+from vaelab.config.experiments import MNIST
+from vaelab.cli.train import train_command
 
 if __name__ == "__main__":
     cli.run(train_command, MNIST, "mnist_params")

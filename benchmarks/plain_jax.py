@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vaelab import data  # noqa: E402
+from vaelab.data import datasets as data  # noqa: E402
 
 
 def glorot(key, shape, fan_in, fan_out):

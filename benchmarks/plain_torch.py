@@ -26,7 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vaelab import caltech101, data  # noqa: E402
+from vaelab.data import caltech101
+from vaelab.data import datasets as data  # noqa: E402
 
 
 class DenseVAE(nn.Module):  # 784-512-2-512-784

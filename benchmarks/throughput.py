@@ -9,7 +9,7 @@ For each backend installed (TensorFlow, JAX, PyTorch) a child process (``KERAS_B
 configuration, runs one warm-up epoch each (tracing/compiling excluded), then times ``--rounds`` epochs of
 ``--samples`` synthetic images (conv models: the same FLOPs' worth) *alternating between configurations*, so that the shared machine's speed
 swings hit all of them alike. It reports the median samples/s, the achieved FLOP rate (layer-shape count,
-see :mod:`vaelab.benchmark`) as a percentage of numpy's 2048^3 float32 matmul peak measured in the same run,
+see :mod:`vaelab.evaluation.benchmark`) as a percentage of numpy's 2048^3 float32 matmul peak measured in the same run,
 the data pipeline alone in batches/s, and the child's peak RSS. A GPU section runs when a GPU is visible.
 """
 
@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vaelab import batches, benchmark, training  # noqa: E402
+from vaelab.data import batches
+from vaelab.evaluation import benchmark
+from vaelab.training import loop as training  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -39,8 +41,8 @@ def configs(backend: str, gpu: bool, models: list[str] | None = None) -> list[di
     """What to compare. TensorFlow: XLA on/off, batch size, input pipeline, steps per execution.
 
     The first two TensorFlow rows are what ``mnist_train.py`` runs: its input pipeline (the seeded
-    ``epoch batches`` of vaelab.checkpoints) with the fast path (``steps_per_execution="auto"``: the
-    compile options of :func:`vaelab.training.compile_options`), and the same with ``--no-jit`` (the
+    ``epoch batches`` of vaelab.training.checkpoints) with the fast path (``steps_per_execution="auto"``: the
+    compile options of :func:`vaelab.training.loop.compile_options`), and the same with ``--no-jit`` (the
     default before the fast path)."""
     c = [dict(model="mnist", batch=256, jit=False), dict(model="mnist", batch=1024, jit=False)]
     if backend == "tensorflow":
@@ -65,7 +67,7 @@ def configs(backend: str, gpu: bool, models: list[str] | None = None) -> list[di
 
 
 def other_experiments() -> list[str]:
-    from vaelab.experiments import DATASETS
+    from vaelab.config.experiments import DATASETS
 
     return [n for n in DATASETS if n not in ("mnist", "mnist_binarized")]
 
@@ -113,8 +115,8 @@ def gpu_device() -> str | None:
 
 @functools.cache
 def _mnist_train_flops() -> int:
-    from vaelab import params as params_mod
-    from vaelab.models import build_vae
+    from vaelab.config import params as params_mod
+    from vaelab.models.vae import build_vae
 
     return benchmark.vae_train_flops(build_vae(params_mod.MnistParams(), (28, 28, 1)))
 
@@ -134,10 +136,10 @@ def build(cfg: dict, n: int):
     import keras
     import numpy as np
 
-    from vaelab import parts
-    from vaelab.experiments import DATASETS, model_inputs
-    from vaelab.models import build_vae
-    from vaelab.training import make_optimizer
+    from vaelab.models import registry as parts
+    from vaelab.config.experiments import DATASETS, model_inputs
+    from vaelab.models.vae import build_vae
+    from vaelab.training.loop import make_optimizer
 
     exp = DATASETS[cfg["model"]]
     params = exp.params_cls()
@@ -307,7 +309,7 @@ def main(argv=None) -> int:
     p.add_argument("--torch-samples", type=int, default=6000, help="samples per epoch on PyTorch (default 6000)")
     p.add_argument("--rounds", type=int, default=3, help="timed epochs per configuration (default 3)")
     p.add_argument("--models", help="comma-separated experiments to time (default: all), e.g. mnist")
-    p.add_argument("--out", help="also write the report here (default benchmarks/results-<date>.txt)")
+    p.add_argument("--out", help="also write the report here (default benchmarks/runs/results-<date>.txt)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -323,7 +325,7 @@ def main(argv=None) -> int:
     peak["best_flops"] = max(rates) * 1e9
     text = report(peak, results, args)
     print(text)
-    out = Path(args.out or ROOT / "benchmarks" / f"results-{datetime.date.today():%Y-%m-%d}.txt")
+    out = Path(args.out or ROOT / "benchmarks" / "runs" / f"results-{datetime.date.today():%Y-%m-%d}.txt")
     out.write_text(text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"matmul_peak": peak, "results": results}, indent=2) + "\n")
     print(f"saved {out}")

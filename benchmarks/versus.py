@@ -25,7 +25,7 @@ Rows per model:
   ``--validate`` for the conv models, whose ours validates on as many test images as it trains on under
   ``--limit``); plain JAX for MNIST and CIFAR-10 only;
 * ``GEMM-only limit``: the step's matrix products alone (forward, weight and input gradients, none of the
-  input's; convolutions as the im2col products they lower to; :func:`vaelab.benchmark.vae_step_gemms`), timed
+  input's; convolutions as the im2col products they lower to; :func:`vaelab.evaluation.benchmark.vae_step_gemms`), timed
   with numpy's BLAS at the same shapes in this process, plus for the conv models the forward products of
   validating as many images; samples/s of an epoch made of nothing else. For MNIST a limit; for
   convolutions a reference only, since oneDNN's direct convolutions can beat im2col products.
@@ -33,7 +33,7 @@ Rows per model:
 Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch and to the
 GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
-waiting for each other), and the load average around every round. Writes ``benchmarks/versus-<UTC time>.txt``
+waiting for each other), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
 and ``.json``. No GPU: these are CPU numbers.
 """
 
@@ -59,11 +59,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vaelab import benchmark  # noqa: E402
+from vaelab.evaluation import benchmark  # noqa: E402
 
 # Per model: the script, the images per epoch (None: the whole training set), E, the command-line options
 # of every row, and whether the plain loops validate. CIFAR-10 times E - 1 = 3 epochs: with E = 2 a round timed
-# one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/versus-2026-11-30-0517.txt).
+# one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/runs/versus-2026-11-30-0517.txt).
 # The conv models run on the first N images (--limit) so that a round takes minutes, not hours; their plain
 # loops validate as ours does, and only MNIST and CIFAR-10 have a plain JAX loop.
 MODELS = {
@@ -135,8 +135,8 @@ def run_once(row: dict, epochs: int, data_dir: str | None, scratch: Path) -> dic
 
 def default_vae(model: str):
     """The model of ``model``'s params module with its defaults, built (for its layer shapes only)."""
-    from vaelab.experiments import lookup
-    from vaelab.models import build_vae
+    from vaelab.config.experiments import lookup
+    from vaelab.models.vae import build_vae
 
     exp = lookup(model)
     return build_vae(exp.params_cls(), exp.image_shape)
@@ -144,14 +144,14 @@ def default_vae(model: str):
 
 def batch_size(model: str) -> int:
     """The batch size of ``model``'s params module, which ours and the plain loops train with."""
-    from vaelab.experiments import lookup
+    from vaelab.config.experiments import lookup
 
     return lookup(model).params_cls().batch_size
 
 
 def gemm_limit(model: str, seconds: float) -> dict:
     """The GEMM-only limit of ``model``: its training step's matrix products (convolutions as im2col products,
-    :func:`vaelab.benchmark.vae_step_gemms`) timed with numpy's BLAS, plus, where the rows validate, the
+    :func:`vaelab.evaluation.benchmark.vae_step_gemms`) timed with numpy's BLAS, plus, where the rows validate, the
     evaluation step's forward products for as many test images; samples/s of an epoch made of nothing else."""
     spec = MODELS[model]
     vae, batch = default_vae(model), batch_size(model)
@@ -277,7 +277,7 @@ def main(argv=None) -> int:
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')
     p.add_argument("--no-plain", action="store_true", help="only ours and its variants (and the GEMM-only limit)")
-    p.add_argument("--out", help="report path (default benchmarks/versus-<UTC date-time>.txt)")
+    p.add_argument("--out", help="report path (default benchmarks/runs/versus-<UTC date-time>.txt)")
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     unknown = [m for m in models if m not in MODELS]
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
                       lambda line: print(line, flush=True), plain_loops=not args.no_plain)
     text = report(results, args, started)
     print(text)
-    out = Path(args.out or ROOT / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
+    out = Path(args.out or ROOT / "benchmarks" / "runs" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
     out.write_text(without_folders(text) + "\n")
     saved = {**vars(args), "data_dir": "DIR" if args.data_dir else None, "out": None}  # no folders of this machine
     report_json = json.dumps({"args": saved, "results": results}, indent=1)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: vaelab is one level up
 
-from vaelab import caltech101, cli  # noqa: E402
+from vaelab.data import caltech101
+from vaelab.cli import options as cli  # noqa: E402
 
 
 if __name__ == "__main__":

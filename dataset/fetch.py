@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere: vaelab is one level up
 
-from vaelab import cli  # noqa: E402
-from vaelab.downloads import fetch_command  # noqa: E402
+from vaelab.cli import options as cli  # noqa: E402
+from vaelab.cli.fetch import fetch_command  # noqa: E402
 
 if __name__ == "__main__":
     cli.run(fetch_command)

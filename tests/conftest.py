@@ -50,10 +50,10 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-    import vaelab.data as data
-    import vaelab.experiments as experiments
+    import vaelab.data.sources as sources
+    import vaelab.config.experiments as experiments
 
-    monkeypatch.setattr(data, "KERAS_CACHE", empty / "keras-cache")
+    monkeypatch.setattr(sources, "KERAS_CACHE", empty / "keras-cache")
     monkeypatch.setattr(experiments, "SHIPPED_DIR", empty / "no-shipped-models")  # a test that wants them says so
 
 

@@ -36,11 +36,12 @@ def one(dataset: str, architecture: str) -> str:
     import keras
     import numpy as np
 
-    from vaelab import artifacts
-    from vaelab.errors import UserError
-    from vaelab.experiments import DATASETS, model_inputs
-    from vaelab.models import build_vae, image_decoder, mean_encoder
-    from vaelab.params import Params
+    from vaelab.core import artifacts
+    from vaelab.models import saving
+    from vaelab.core.errors import UserError
+    from vaelab.config.experiments import DATASETS, model_inputs
+    from vaelab.models.vae import build_vae, image_decoder, mean_encoder
+    from vaelab.config.params import Params
 
     exp = DATASETS[dataset]
     started = time.perf_counter()
@@ -61,10 +62,10 @@ def one(dataset: str, architecture: str) -> str:
     with tempfile.TemporaryDirectory() as d:
         for name, model in (("vae", vae), ("encoder", mean_encoder(vae.encoder)), ("decoder", image_decoder(vae))):
             artifacts.save_model(model, Path(d) / f"{name}.h5")
-        again = artifacts.load_model(Path(d) / "decoder.h5")
+        again = saving.load_model(Path(d) / "decoder.h5")
         same = np.allclose(keras.ops.convert_to_numpy(again(z)), keras.ops.convert_to_numpy(image_decoder(vae)(z)),
                            atol=1e-5)
-        artifacts.load_model(Path(d) / "vae.h5")
+        saving.load_model(Path(d) / "vae.h5")
     return f"ok ({time.perf_counter() - started:.0f} s)" if same else "reloaded decoder differs"
 
 
@@ -80,8 +81,8 @@ def child(datasets: list[str], architectures: list[str]) -> dict:
 
 
 def main() -> int:
-    from vaelab import parts
-    from vaelab.experiments import DATASETS
+    from vaelab.models import registry as parts
+    from vaelab.config.experiments import DATASETS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backends", default="tensorflow,jax,torch")

@@ -1,10 +1,52 @@
 """vaelab: variational autoencoders for MNIST, Fashion-MNIST, CIFAR-10 and Caltech101 on Keras 3.
 
-Importing the package is cheap: modules that need Keras import it themselves, so `--help` and
-parameter errors answer before TensorFlow has loaded.
+The package is cut into layers, lowest first (:data:`LAYERS`; docs/package.md is the map). Importing it is
+cheap: no Keras, so ``--help`` and parameter errors answer before TensorFlow has loaded. The project's custom
+Keras classes register themselves as soon as Keras is imported (now, if it already is), so after a bare
+``import vaelab`` plain ``keras.models.load_model`` reads every model file the project writes.
 """
 
-from vaelab.errors import UserError
+import sys
 
-__all__ = ["UserError"]
-__version__ = "0.1.0"
+LAYERS = ("core", "data", "models", "config", "training", "evaluation", "explore", "api", "cli")
+
+
+def _vaelab_is_importing() -> bool:
+    """Whether a vaelab module is half-way through its own import (it imported Keras itself, and registers
+    what it needs when it loads a model: registering now would import it again half-made)."""
+    return any(getattr(getattr(m, "__spec__", None), "_initializing", False)
+               for name, m in list(sys.modules.items()) if name.startswith("vaelab."))
+
+
+def _register() -> None:
+    if not _vaelab_is_importing():
+        from vaelab.models import saving
+
+        saving.register()
+
+
+class _RegisterAfterKeras:
+    """A meta-path finder that lets Keras import as usual and registers vaelab's classes right after."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                _register()
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+if "keras" in sys.modules:
+    _register()
+elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())

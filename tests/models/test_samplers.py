@@ -1,0 +1,82 @@
+"""Samplers: the prior and the box, a Gaussian mixture fitted by EM that recovers a known mixture, the two-stage
+VAE matching the codes' moments, and fitted samplers saved beside the model and reused."""
+
+import numpy as np
+import pytest
+
+from vaelab.core import artifacts
+from vaelab.models import registry as parts
+from vaelab.models import samplers
+from vaelab.config.params import MnistParams
+
+
+def test_normal_and_uniform_draw_from_the_prior_and_the_box_repeatably():
+    z = samplers.Normal().sample(20000, 3, seed=1)
+    assert z.shape == (20000, 3) and abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+    np.testing.assert_array_equal(z, samplers.Normal().sample(20000, 3, seed=1))
+    u = samplers.Uniform().sample(1000, 2, seed=0)
+    assert u.min() >= -2 and u.max() <= 2 and u.std() > 1
+
+
+def known_mixture(n=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    means = np.array([[-4.0, 0.0], [3.0, 3.0], [3.0, -3.0]])
+    covs = np.array([[[1.0, 0.5], [0.5, 1.0]], [[0.3, 0.0], [0.0, 2.0]], [[0.5, -0.2], [-0.2, 0.4]]])
+    weights = np.array([0.5, 0.3, 0.2])
+    which = rng.choice(3, size=n, p=weights)
+    x = np.stack([rng.multivariate_normal(means[k], covs[k]) for k in which])
+    return x, weights, means, covs
+
+
+def test_gmm_recovers_a_known_mixture():
+    x, weights, means, covs = known_mixture()
+    w, m, c = samplers.fit_gmm(x, 3, seed=0)
+    order = [int(np.argmin(np.linalg.norm(m - true, axis=1))) for true in means]
+    assert sorted(order) == [0, 1, 2]
+    np.testing.assert_allclose(w[order], weights, atol=0.02)
+    np.testing.assert_allclose(m[order], means, atol=0.1)
+    np.testing.assert_allclose(c[order], covs, atol=0.12)
+    z = samplers.sample_gmm(w, m, c, 20000, seed=1)  # and samples from it have the data's moments
+    np.testing.assert_allclose(z.mean(axis=0), x.mean(axis=0), atol=0.1)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.cov(x, rowvar=False), atol=0.3)
+
+
+def test_fitted_samplers_are_saved_beside_the_model_and_reused(tmp_path):
+    files = artifacts.ModelFiles(tmp_path, "m")
+    x = known_mixture(1500)[0]
+    calls = []
+
+    def codes():
+        calls.append(1)
+        return x
+
+    first = samplers.load_or_fit(parts.sampler(MnistParams(gmm_components=3), "gmm"), files, codes)
+    assert (tmp_path / "m_sampler_gmm3.npz").exists() and calls == [1]
+    again = samplers.load_or_fit(parts.sampler(MnistParams(gmm_components=3), "gmm"), files, codes)
+    assert calls == [1]  # loaded, not fitted again
+    np.testing.assert_array_equal(again.sample(50, 2, seed=3), first.sample(50, 2, seed=3))
+    assert samplers.load_or_fit(samplers.Normal(), files, codes) is not None and calls == [1]
+
+
+def test_two_stage_vae_learns_where_the_codes_are(tmp_path):
+    """Codes on a ring of radius 3 (far from N(0, I)): the second stage's samples sit near the ring."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 4000)
+    codes = np.stack([3 * np.cos(angle), 3 * np.sin(angle)], axis=1) + 0.1 * rng.standard_normal((4000, 2))
+    sampler = samplers.TwoStage().fit(codes, seed=0)
+    z = sampler.sample(2000, 2, seed=1)
+    radius = np.linalg.norm(z, axis=1)
+    assert abs(np.median(radius) - 3.0) < 0.5 and np.mean(radius < 1.0) < 0.1
+    path = sampler.save(tmp_path / "two.h5")
+    np.testing.assert_allclose(samplers.TwoStage().load(path).sample(10, 2, seed=2), sampler.sample(10, 2, seed=2),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_an_unreadable_sampler_file_is_a_one_line_error(tmp_path):
+    from vaelab.core.errors import UserError
+
+    bad = tmp_path / "m_sampler_gmm3.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="not a readable sampler file") as e:
+        samplers.Gmm(components=3).load(bad)
+    assert "\n" not in str(e.value)

@@ -1,0 +1,84 @@
+"""``evaluate.py``: score a saved model on its test set, print the table and write ``<prefix>_eval.json``.
+
+The numbers come from :mod:`vaelab.evaluation.evaluate`; this module is the command line around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vaelab.api.trained import load_vae
+from vaelab.cli import options as cli
+from vaelab.config import experiments as experiments_mod
+from vaelab.config.experiments import model_inputs
+from vaelab.core import artifacts
+from vaelab.core.artifacts import check_writable
+from vaelab.core.errors import UserError
+from vaelab.evaluation.evaluate import evaluate_model, machine, result_rows, table
+
+
+def params_module_for(exp):
+    """The params module users edit for ``exp`` (``mnist_params``), read inside the error boundary; None when it
+    is not there."""
+    from vaelab.config import paramsfile
+
+    return paramsfile.read_module(exp.params_module, missing_ok=True)
+
+
+def shareable_command(argv) -> str:
+    """The command recorded in ``<prefix>_eval.json`` (and so in ``results/results.md``): ``python evaluate.py``
+    and ``argv``, with every data, models, results, model or output path of this machine (absolute, in a home
+    folder, or outside the project) written as ``DIR``, so committed results name no developer's folders."""
+    return " ".join(["python evaluate.py", *cli.shareable_argv(argv)])
+
+
+def evaluate_command(argv) -> int:
+    """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
+    names = experiments_mod.DATASETS
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--dataset", choices=sorted(names), default="mnist")
+    known, _ = pre.parse_known_args(argv)
+    exp = names[known.dataset]
+    module = params_module_for(exp)
+    p = cli.parser("Score a trained VAE on its test set: ELBO, importance-weighted NLL (and with --fid the "
+                   "Fréchet distance); print a table and write <prefix>_eval.json in --models-dir.",
+                   exp.params_cls, module, extra_flags=False)
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--dataset", choices=sorted(names), default="mnist", help="which experiment (default: mnist)")
+    cli.add_model_option(g, "ld_2_id_512_e_60")
+    g.add_argument("--k", type=int, default=1000, help="importance samples per test image (default 1000; "
+                                                       "5000 for publication numbers; 0 skips the IWAE bound)")
+    g.add_argument("--elbo-samples", type=int, default=1, help="latent samples per image for the ELBO's "
+                                                               "reconstruction term (default 1)")
+    g.add_argument("--fid", action="store_true", help="also the Fréchet distance and classifier accuracy")
+    g.add_argument("--fid-samples", type=int, default=10000, help="generated samples for --fid (default 10000)")
+    g.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation noise (default 0)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--out", metavar="PATH", help="write the JSON here instead of <models-dir>/<prefix>_eval.json "
+                                                 "(e.g. a k = 5000 run on a --limit subset beside the full one)")
+    args = p.parse_args(argv)
+    if args.k < 0 or args.elbo_samples < 1 or args.fid_samples < 2:
+        raise UserError("--k must be >= 0, --elbo-samples >= 1 and --fid-samples >= 2")
+    params = cli.params_from_args(exp.params_cls, module, args)
+    check_writable(args.models_dir)
+    vae, files, params = load_vae(exp, params, args.models_dir, args.model)
+    params = params.with_generation_choices(args)  # --sampler, --gmm-components: how to generate, not the model
+    data = exp.dataset(params, args.data_dir, args.limit)
+    x = model_inputs(data.x_test, len(vae.encoder.inputs[0].shape) == 2)
+    print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
+    result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
+              "command": shareable_command(argv)}
+    result.update(evaluate_model(vae, x, args.k, args.eval_seed, args.elbo_samples, verbose=0 if args.quiet else 1))
+    if args.fid:
+        from vaelab.evaluation import classifier
+
+        result.update(classifier.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
+                                                    args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
+                                                    limit=args.limit))
+    result["machine"] = machine()
+    print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", result_rows(result)))
+    out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
+    path = artifacts.save_json(result, out)
+    print(f"saved {path}")
+    return 0

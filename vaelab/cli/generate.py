@@ -1,0 +1,237 @@
+"""What the generate scripts share: load the model, draw samples with the chosen sampler, reconstruct, scatter the
+test set, interpolate between two test images, decode typed latent vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.cli import options as cli
+from vaelab.core.errors import UserError
+from vaelab.core.artifacts import check_writable
+from vaelab.api.trained import Trained, check_requested_latent_dim, load_trained
+
+
+def generate_parser(exp, params_module, description: str) -> argparse.ArgumentParser:
+    return cli.add_interpolation_options(cli.add_generate_options(cli.parser(description, exp.params_cls,
+                                                                             params_module)))
+
+
+def start_generate(exp, params_module, args) -> Trained:
+    """Common start of every generate script: params, plotting backend, model."""
+    from vaelab.explore import plots
+
+    params = cli.params_from_args(exp.params_cls, params_module, args)
+    plots.setup(args.show)
+    check_writable(args.results_dir)
+    trained = load_trained(exp, params, args.models_dir, args.model, shipped=True)
+    check_requested_latent_dim(trained, args)
+    trained.params = trained.params.with_generation_choices(args)
+    from vaelab.models.architectures.topdown import set_temperature
+
+    trained.hierarchical = set_temperature(trained.decoder, trained.params.temperature)
+    return trained
+
+
+def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
+    """Decode one latent vector and save it as ``<prefix>_z_<v0>_<v1>….png``."""
+    from vaelab.explore import plots
+
+    label = "_".join(f"{v:g}" for v in z)
+    image = trained.decode(z[None, :])
+    return plots.panels(image, trained.result(results_dir, f"z_{label}"),
+                        titles=[f"z = ({', '.join(f'{v:g}' for v in z)})"])
+
+
+def decode_vectors_and_prompt(trained: Trained, args) -> None:
+    """Save the ``--z`` vectors, then open the explorer with ``--explore``, else run the prompt unless
+    ``--no-prompt``."""
+    from vaelab.explore import prompts
+
+    for text in args.z:
+        try:
+            z = prompts.parse_latent(text, trained.latent_dim)
+        except prompts.ParseError as e:
+            raise UserError(f"--z {text!r}: {e}") from None
+        save_vector_image(trained, z, args.results_dir)
+    if getattr(args, "explore", False):
+        explore(trained, args)
+    elif not args.no_prompt:
+        prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
+
+
+def explore(trained: Trained, args, morph=None) -> None:
+    """``--explore``: the live explorer on ``trained``'s decoder, over the test set's scatter when the latent
+    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.cli.morph.morph_control`)."""
+    from vaelab.explore import explorer
+
+    scatter = None
+    if trained.latent_dim in (2, 3):
+        data, z = trained.test_codes(args.data_dir, args.limit)
+        scatter = explorer.Scatter(z, data.y_test, data.class_names)
+    explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                           title=trained.files.prefix, seed=trained.params.seed)
+
+
+def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:
+    """Encode the test set and save its latent scatter coloured by class (``_latent.png`` when 2-D,
+    ``_latent3d.png`` when 3-D)."""
+    from vaelab.explore import plots
+
+    data, z = trained.test_codes(data_dir, limit)
+    what = "latent" if trained.latent_dim == 2 else "latent3d"
+    return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
+                                title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
+
+
+# --- samplers -----------------------------------------------------------------------------------------
+
+
+def sampler_for(trained: Trained, name: str | None, data_dir, limit=None):
+    """The sampler ``name`` (default: the model's params), fitted to the training set's codes when it needs
+    them; fitted samplers are saved beside the model and loaded from there next time."""
+    from vaelab.models import registry as parts
+    from vaelab.models import samplers
+
+    sampler = parts.sampler(trained.params, name)
+
+    def codes():
+        return trained.encode(trained.exp.dataset(trained.params, data_dir, limit).x_train)
+
+    return samplers.load_or_fit(sampler, trained.files, codes, seed=trained.params.seed)
+
+
+def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
+    """An n x n grid of images decoded from ``n * n`` latent vectors of ``sampler`` (seeded by the model's
+    params), saved as ``<prefix>_random_<sampler>.png`` (``_random_normal.png`` for the prior)."""
+    from vaelab.explore import latent
+    from vaelab.explore import plots
+
+    z = sampler.sample(n * n, trained.latent_dim, trained.params.seed)
+    grid = latent.tile(trained.decode(z), n, n)
+    return plots.image_grid(grid, trained.result(results_dir, f"random_{sampler.name}"),
+                            title=f"{trained.files.prefix}: {n}x{n} samples, z from {sampler.describe()}"
+                                  + (f", lower latents at temperature {trained.params.temperature:g}"
+                                     if trained.hierarchical else ""),
+                            max_size=_native_inches(grid))
+
+
+def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> Path:
+    """The first ``n`` test images (top row) over their reconstructions decoded from z_mean (bottom row)."""
+    from vaelab.explore import latent
+    from vaelab.explore import plots
+    from vaelab.config.experiments import model_inputs
+
+    data = trained.exp.dataset(trained.params, data_dir, limit)
+    x = model_inputs(data.x_test[:n], flat=False)
+    if len(x) == 0:
+        raise UserError("the test set is empty; nothing to reconstruct")
+    if trained.hierarchical:  # the lower latents from their posteriors: the whole VAE, not z alone
+        from vaelab.models import saving
+
+        vae = saving.load_model(trained.files.vae, trained.exp.train_hint(trained.params))
+        x_hat = vae.reconstruct(model_inputs(x, trained.flat_input)).reshape(x.shape)
+    else:
+        x_hat = trained.decode(trained.encode(x))
+    grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
+    return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
+                            title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",
+                            max_size=_native_inches(grid))
+
+
+def _native_inches(grid: np.ndarray) -> float:
+    """Figure width that shows a colour grid at about its own resolution (100 dpi): small grids (CIFAR-10)
+    are enlarged to 8 inches so that 32 px images stay readable, large ones (10 x 128 px) capped at 9.5
+    inches so that a grid of photos stays under 1 MB of PNG."""
+    return max(8.0, min(9.5, grid.shape[1] / 100))
+
+
+# --- interpolation ------------------------------------------------------------------------------------
+
+
+def interpolation_strip(trained: Trained, x_a: np.ndarray, x_b: np.ndarray, steps: int,
+                        spherical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(alphas, images)``: the decoded path between the codes (z_mean) of images ``x_a`` and ``x_b``,
+    ``steps`` points from alpha 0 (exactly x_a's code) to 1 (x_b's), along the line or the great circle."""
+    from vaelab.explore import latent
+
+    codes = trained.encode(np.stack([x_a, x_b]))
+    alphas = np.linspace(0.0, 1.0, steps)
+    path = (latent.slerp if spherical else latent.interpolate)(codes[0], codes[1], alphas)
+    return alphas, trained.decode(path)
+
+
+def save_interpolation(trained: Trained, data_dir, limit, pair: tuple[int, int], steps: int, results_dir,
+                       spherical: bool = False) -> Path:
+    """``<prefix>_interpolate_<I>_<J>.png``: test images I and J at the ends, the decoded linear path between
+    their codes in the first row and, with ``spherical``, the path along the great circle in the second."""
+    from vaelab.explore import plots
+
+    data = trained.exp.dataset(trained.params, data_dir, limit)
+    i, j = pair
+    for index in pair:
+        if not 0 <= index < len(data.x_test):
+            raise UserError(f"--interpolate {i} {j}: test images are numbered 0..{len(data.x_test) - 1}, "
+                            f"got {index}")
+    from vaelab.config.experiments import model_inputs
+
+    x = model_inputs(data.x_test[[i, j]], flat=False)
+    rows = [interpolation_strip(trained, x[0], x[1], steps)[1]]
+    if spherical:
+        rows.append(interpolation_strip(trained, x[0], x[1], steps, spherical=True)[1])
+    images = np.concatenate([np.concatenate([x[:1], r, x[1:]]) for r in rows])
+    names = data.class_names
+    titles = ([f"test {i} ({names[data.y_test[i]]})"] + [f"α = {a:.2f}" for a in np.linspace(0, 1, steps)]
+              + [f"test {j} ({names[data.y_test[j]]})"]) * len(rows)
+    paths = "linear (top), spherical (bottom)" if spherical else "linear"
+    return plots.panels(images, trained.result(results_dir, f"interpolate_{i}_{j}"), titles=titles, rows=len(rows),
+                        suptitle=f"{trained.files.prefix}: from test image {i} to {j}, {paths} path between codes")
+
+
+def interpolations(trained: Trained, args) -> None:
+    """Save the ``--interpolate I J`` strips the command line asks for."""
+    for pair in args.interpolate:
+        save_interpolation(trained, args.data_dir, args.limit, tuple(pair), args.steps, args.results_dir,
+                           spherical=args.slerp)
+
+
+# --- the conv datasets' generate script ---------------------------------------------------------------
+
+
+def image_generate_command(variants: dict, default_grid: int, description: str, argv) -> int:
+    """The generate script of the conv datasets: random grid, reconstructions, the 2-D latent scatter,
+    interpolations, ``--z`` vectors and the prompt.
+
+    ``variants`` maps an image size to ``(Experiment, params module)``; with more than one, ``--size``
+    picks the model (``caltech101_generate.py --size 128``).
+    """
+    from vaelab.explore import plots
+
+    sizes = sorted(variants)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--size", type=int, choices=sizes, default=sizes[0])
+    size = pre.parse_known_args(argv)[0].size if len(sizes) > 1 else sizes[0]
+    exp, params_module = variants[size]
+    p = generate_parser(exp, params_module, description)
+    if len(sizes) > 1:
+        p.add_argument("--size", type=int, choices=sizes, default=sizes[0],
+                       help=f"image size of the model (default: {sizes[0]})")
+    p.add_argument("--grid", type=int, default=default_grid,
+                   help=f"grid size N x N of random samples (default: {default_grid})")
+    p.add_argument("--n-reconstructions", type=int, default=10, metavar="N",
+                   help="test images to reconstruct (default: 10)")
+    args = p.parse_args(argv)
+    if args.grid < 1 or args.n_reconstructions < 1:
+        raise UserError("--grid and --n-reconstructions must be >= 1")
+    trained = start_generate(exp, params_module, args)
+    random_grid(trained, args.grid, args.results_dir, sampler_for(trained, args.sampler, args.data_dir, args.limit))
+    reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)
+    if trained.latent_dim in (2, 3):
+        test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
+    interpolations(trained, args)
+    decode_vectors_and_prompt(trained, args)
+    plots.finish()
+    return 0

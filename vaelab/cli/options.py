@@ -1,0 +1,250 @@
+"""Command lines: params overrides for every entry, common options, and the error boundary.
+
+:func:`run` is the only place a script turns a :class:`~vaelab.core.errors.UserError` into
+``error: <message>`` on stderr and exit status 2 (``--debug`` shows the traceback instead).
+Nothing here imports Keras, so ``--help`` and parameter errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import types
+from typing import Callable
+
+from vaelab.config import params as params_mod
+from vaelab.config import paramsfile
+from vaelab.core.errors import UserError
+from vaelab.training.options import TrainOptions
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors look like every other error: one ``error:`` line, exit status 2, no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+def parser(description: str, params_cls: type[params_mod.Params],
+           params_module: types.ModuleType | str | None = None, extra_flags: bool = True) -> argparse.ArgumentParser:
+    """A parser with an override for every params entry plus the options every script has.
+
+    ``params_module`` may be given by name (``"mnist_params"``): it is then read here, inside :func:`run`'s
+    error boundary, so a broken params file is a one-line error (:func:`vaelab.config.paramsfile.read_module`).
+    ``extra_flags`` adds the entries' short aliases (``--k`` for ``--iwae-k``); evaluate.py has its own ``--k``.
+    """
+    p = OneLineErrorParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    params_module = paramsfile.as_module(params_module)
+    defaults = paramsfile.module_entries(params_module) if params_module else {}
+    group = p.add_argument_group("params (override the params module)")
+    for f in dataclasses.fields(params_cls):
+        kind = {"int": int, "float": float, "str": str, "bool": _parse_bool}[f.type if isinstance(f.type, str)
+                                                                             else f.type.__name__]
+        default = defaults.get(f.name, f.default)
+        choices = f.metadata.get("choices")
+        flags = (_flag(f.name), *(f.metadata.get("flags", ()) if extra_flags else ()))
+        group.add_argument(*flags, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                           help=f"{f.metadata.get('help', '')} (default: {default}"
+                                f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})".replace("%", "%%"))
+    common = p.add_argument_group("files and runs")
+    common.add_argument("--data-dir", type=_data_dir, help="directory with the dataset files (default: "
+                                                           "$VAELAB_DATA_DIR, then ~/.keras/datasets, then download)")
+    common.add_argument("--models-dir", default="models", help="where models are saved and read (default: models)")
+    common.add_argument("--results-dir", default="results", help="where figures are saved (default: results)")
+    common.add_argument("--limit", type=_positive_int, metavar="N",
+                        help="use only the first N training and test examples (quick runs)")
+    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    return p
+
+
+def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("generating")
+    add_model_option(g, "ld_2_id_512_e_60")
+    g.add_argument("--show", action="store_true", help="also open the figures in windows (needs a display)")
+    g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
+    g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
+                   help="decode this latent vector and save the image (repeatable)")
+    add_explore_option(g)
+    return p
+
+
+def add_interpolation_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("interpolating between two test images")
+    g.add_argument("--interpolate", nargs=2, type=int, action="append", default=[], metavar=("I", "J"),
+                   help="save the images decoded along the path between the codes of test images I and J "
+                        "(repeatable)")
+    g.add_argument("--steps", type=_positive_int, default=10, help="points along the path (default: 10)")
+    g.add_argument("--slerp", action="store_true",
+                   help="also the spherical path (along the great circle between the codes)")
+    return p
+
+
+class _ExploreAction(argparse.Action):
+    """``--explore``: checked as it is parsed, so a missing display stops the script before any loading."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from vaelab.explore.explorer import require_display
+
+        require_display()
+        setattr(namespace, self.dest, True)
+
+
+def add_model_option(group, example: str) -> None:
+    group.add_argument("--model", metavar="PREFIX",
+                       help=f"the model: a file prefix in --models-dir (e.g. {example}), a path to one of its files, "
+                            "or a directory holding it (the model the params name there, else the only one); "
+                            "default: the prefix the params give")
+
+
+def add_explore_option(group) -> None:
+    group.add_argument("--explore", action=_ExploreAction,
+                       help="open the live explorer after the figures: click or drag on the latent scatter, move "
+                            "one slider per latent dimension, and the decoded image follows (needs a display; "
+                            "replaces the prompt)")
+
+
+def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options only train scripts have: checkpoints (docs/robustness.md), devices and precision
+    (docs/distributed.md, checked by :mod:`vaelab.training.distribute`)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--summary", action="store_true",
+                   help="print the encoder's and decoder's layers, output shapes and parameter counts for these "
+                        "params, then exit without reading data or training (every training also writes them to "
+                        "<prefix>_architecture.txt beside the model)")
+
+    g = p.add_argument_group("checkpoints (see docs/robustness.md)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint of this model (same params; --learning-rate may change)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=TrainOptions.checkpoint_every, metavar="N",
+                   help="write a checkpoint every N epochs (default: 1); Ctrl-C/SIGTERM always writes one")
+
+    g = p.add_argument_group("speed (see docs/mnist.md, Training speed)")
+    g.add_argument("--no-jit", action="store_true",
+                   help="turn the fast path off: no XLA compilation and one step per call, as before it was the "
+                        "default (MNIST under TensorFlow; other experiments and backends have none)")
+
+    from vaelab.training.distribute import MODES, PRECISIONS
+
+    g = p.add_argument_group("devices and precision (see docs/distributed.md)")
+    g.add_argument("--distribute", choices=MODES, default=TrainOptions.distribute,
+                   help="none: one device; mirrored: every local GPU (or --devices); multiworker: the machines "
+                        "listed in TF_CONFIG (TensorFlow backend). The global batch and the learning rate stay "
+                        "the params' (default: none)")
+    g.add_argument("--devices", metavar="LIST",
+                   help="with --distribute mirrored: the devices to use, e.g. 0,1 or gpu:0,gpu:1 "
+                        "(default: all local GPUs)")
+    g.add_argument("--mixed-precision", choices=PRECISIONS, default=TrainOptions.mixed_precision,
+                   help="compute in float16 or bfloat16 with float32 weights and a float32 loss; "
+                        "GPUs only, no effect on CPU (default: off)")
+    return p
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _data_dir(text: str) -> str:
+    """``--data-dir`` must name a directory: checked as it is parsed, before any model, data or download."""
+    from vaelab.data.datasets import check_data_dir
+
+    check_data_dir(text)
+    return text
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def params_from_args(params_cls, params_module, args: argparse.Namespace):
+    """The params module's values with the command line's overrides, validated."""
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(params_cls)}
+    return params_mod.load(params_cls, params_module, overrides)
+
+
+def glue_negative_vectors(argv: list[str], options=("--z",)) -> list[str]:
+    """``--z -1.5,1`` -> ``--z=-1.5,1``: argparse would take ``-1.5,1`` for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and re.match(r"-[\d.]", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+# Options whose value is a place on this machine: a recorded command shows such a value as DIR.
+PATH_OPTIONS = ("--data-dir", "--models-dir", "--results-dir", "--model", "--out")
+
+
+def is_machine_path(text: str) -> bool:
+    """Whether a path names a folder of this machine rather than one inside the project: absolute (``/…``,
+    ``C:\\…``), in a home folder (``~…``, ``$HOME…``) or leaving the project (a ``..`` part)."""
+    path = str(text).replace("\\", "/")
+    return (path.startswith(("/", "~", "$")) or re.match(r"[A-Za-z]:/", path) is not None
+            or ".." in path.split("/"))
+
+
+def shareable_argv(argv, options=PATH_OPTIONS) -> list[str]:
+    """``argv`` as it may be recorded in files others read: the value of every option in ``options`` that
+    names a folder of this machine (:func:`is_machine_path`) becomes ``DIR``; relative paths such as
+    ``models`` and model prefixes stay. Both ``--data-dir X`` and ``--data-dir=X`` are handled."""
+    out, hide_next = [], False
+    for word in map(str, argv):
+        if hide_next:
+            out.append("DIR" if is_machine_path(word) else word)
+            hide_next = False
+            continue
+        option, equals, value = word.partition("=")
+        if equals and option in options and is_machine_path(value):
+            word = f"{option}=DIR"
+        hide_next = word in options
+        out.append(word)
+    return out
+
+
+def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = None) -> None:
+    """Run ``main(*main_args, argv)`` and exit: 0 on success, 2 with a one-line message on a user error,
+    130 on Ctrl-C."""
+    argv = glue_negative_vectors(sys.argv[1:] if argv is None else list(argv))
+    debug = "--debug" in argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not debug:
+        from vaelab.core.startup import quiet_import
+
+        quiet_import()  # TensorFlow's start-up lines out of the output; real errors still show
+    try:
+        code = main(*main_args, argv)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

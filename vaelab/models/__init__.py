@@ -1,0 +1,15 @@
+"""Models: the parts a VAE is made of, the VAE itself, and reading saved model files.
+
+- ``layers``: registered custom layers (sampling, the fused batch norm, legacy mean heads).
+- ``gaussian``: the KL and ``log q - log p`` of diagonal Gaussians against N(0, I).
+- ``discretized``, ``likelihoods``: decoder likelihoods p(x|z), one object each.
+- ``objectives``: the ELBO (KL weight, warm-up, free bits) and the IWAE bound.
+- ``architectures/``: one builder module per architecture family (its own map in its ``__init__``).
+- ``samplers``, ``second_stage``: where generated latent vectors come from, fitted after training.
+- ``registry``: the parts by name, one list per kind; it imports the parts, no part imports it.
+- ``vae``: the :class:`~vaelab.models.vae.VAE` (loss on every backend), the saved encoder/decoder, ``build_vae``.
+- ``saving``: registers every class a file may name, then loads it.
+- ``modelfile``: the params of a model file read from its shapes (Keras 2 files without a params sidecar).
+
+May import: ``vaelab.core``; Keras (most modules inside functions, so naming a part loads no backend).
+"""

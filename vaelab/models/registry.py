@@ -1,0 +1,68 @@
+"""The registry of model parts: every architecture, likelihood, objective and sampler, in one explicit list each.
+
+A params entry names one part of each kind (``architecture = "resnet"``, ``likelihood = "bernoulli"``, ...);
+these dictionaries turn the names into the parts. Adding a variant is one entry here plus its builder (see
+docs/add_your_own.md). Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from vaelab.models.architectures import base, conv, dense, hierarchical, resnet
+from vaelab.models import likelihoods
+from vaelab.models import objectives
+from vaelab.models import samplers
+from vaelab.core.errors import UserError
+
+ARCHITECTURES = {a.name: a for a in (
+    dense.DENSE,
+    conv.CONV,
+    conv.CONV_BN,
+    resnet.RESNET,
+    hierarchical.HIERARCHICAL,
+    hierarchical.DENSE_HIERARCHICAL,
+)}
+
+LIKELIHOODS = {c.name: c for c in (
+    likelihoods.Bernoulli,
+    likelihoods.ContinuousBernoulli,
+    likelihoods.Gaussian,
+    likelihoods.DiscretizedLogistic,
+)}
+
+OBJECTIVES = {c.name: c for c in (
+    objectives.Elbo,
+    objectives.Iwae,
+)}
+
+SAMPLERS = {c.name: c for c in (
+    samplers.Normal,
+    samplers.Uniform,
+    samplers.Gmm,
+    samplers.TwoStage,
+)}
+
+KINDS = {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS, "objective": OBJECTIVES, "sampler": SAMPLERS}
+
+
+def lookup(kind: str, name: str):
+    """The part called ``name`` of ``kind``; a one-line error listing the known ones otherwise."""
+    known = KINDS[kind]
+    if name not in known:
+        raise UserError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def architecture(params) -> base.Architecture:
+    return lookup("architecture", params.architecture)
+
+
+def likelihood(params, channels: int) -> likelihoods.Likelihood:
+    return likelihoods.from_params(lookup("likelihood", params.likelihood), params, channels)
+
+
+def objective(params) -> objectives.Objective:
+    return objectives.make(lookup("objective", params.objective), params.iwae_k)
+
+
+def sampler(params, name: str | None = None) -> samplers.Sampler:
+    return samplers.from_params(lookup("sampler", name or params.sampler), params)

@@ -1,0 +1,325 @@
+"""The VAE: an encoder and a decoder from :mod:`vaelab.models.architectures`, a likelihood and an objective.
+
+:class:`VAE` wires ``encoder: x -> [z_mean, z_log_var, *features]``, the :class:`~vaelab.models.layers.Sampling` layer
+and the decoder. Its loss is overridden in :meth:`VAE.compute_loss` rather than in a ``train_step`` with
+``tf.GradientTape``, so the same model trains on TensorFlow, JAX and PyTorch. Per sample it computes the terms
+the objectives (:mod:`vaelab.models.objectives`) combine: the likelihood's reconstruction term and ``log p(x|z)``, the
+analytic KL (per dimension of the global latent, plus the lower layers' of a hierarchical decoder) and
+``log q(z|x) - log p(z)`` at the sampled z. With the ELBO objective and the Bernoulli likelihood the loss is
+the original scripts' ``784 * BCE + KL``, in nats per image.
+
+:meth:`VAE.importance_terms` gives the same terms for ``s`` samples of each example, which the evaluation's
+ELBO and importance-weighted bound (:mod:`vaelab.evaluation.metrics`) are built on, for every architecture alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from vaelab.models import likelihoods as likelihoods_mod
+from vaelab.models import objectives as objectives_mod
+from vaelab.models import registry as parts
+from vaelab.models.gaussian import kl_divergence, kl_per_dimension, log_q_minus_log_p
+from vaelab.models.layers import DiscretizedLogisticMean, Sampling
+
+__all__ = ["VAE", "DiscretizedLogisticMean", "image_decoder", "mean_encoder", "build_vae", "kl_divergence"]
+
+
+def _scale_for_replicas(loss):
+    """Divide by the replica count under ``tf.distribute``.
+
+    Keras scales its own compiled losses this way, but not a ``compute_loss`` override: without this a
+    2-replica run reports and applies twice the loss (tested in tests/training/test_distribute.py). Exact because
+    :mod:`vaelab.training.distribute` gives every replica an equal share of each batch. JAX's ``DataParallel``
+    computes on the global batch, so there is nothing to divide.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / replicas
+    return loss
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class VAE(keras.Model):
+    """Variational autoencoder; ``call`` returns the per-sample terms (``params``, ``kl``, ``log_qp``, ...).
+
+    ``likelihood`` and ``objective`` are names from :mod:`vaelab.models.registry` (with ``likelihood_options`` such as
+    ``{"mixtures": 5}``); ``kl_warmup_steps`` optimizer steps raise the KL weight linearly from 0;
+    ``binarize`` redraws every training image as ``Bernoulli(grey level)`` (dynamically binarized MNIST).
+    ``image_shape`` is the images' (H, W, C) when the encoder takes them flattened. ``reconstruction`` and
+    ``reconstruction_weight`` are the configuration of models saved before likelihoods were parts.
+    """
+
+    def __init__(self, encoder, decoder, likelihood: str = "bernoulli", likelihood_options: dict | None = None,
+                 objective: str = "elbo", iwae_k: int = 1, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
+                 free_bits: float = 0.0, epsilon_std: float = 1.0, seed: int | None = None, binarize: bool = False,
+                 binarize_seed: int | None = None, image_shape=None, reconstruction: str | None = None,
+                 reconstruction_weight: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.image_shape = tuple(image_shape or encoder.inputs[0].shape[1:])
+        channels = self.image_shape[-1] if len(self.image_shape) == 3 else 1
+        self.reconstruction, self.reconstruction_weight = reconstruction, reconstruction_weight
+        self.hierarchical = len(encoder.outputs) > 2
+        if reconstruction is not None:
+            out = decoder.outputs[0].shape[-1]
+            self.likelihood = likelihoods_mod.from_legacy(reconstruction, reconstruction_weight,
+                                                          math.prod(self.image_shape), channels, out)
+        else:
+            self.likelihood = parts.lookup("likelihood", likelihood)(channels, **(likelihood_options or {}))
+        self.objective = objectives_mod.make(parts.lookup("objective", objective), int(iwae_k))
+        self.kl_weight, self.kl_warmup_steps, self.free_bits = float(kl_weight), int(kl_warmup_steps), float(free_bits)
+        self.binarize, self.binarize_seed = bool(binarize), binarize_seed
+        self.binarize_generator = keras.random.SeedGenerator(binarize_seed) if binarize else None
+        self.sampling = Sampling(epsilon_std=epsilon_std, seed=seed, name="sampling")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.beta_tracker = keras.metrics.Mean(name="kl_weight") if self.kl_warmup_steps else None
+        # Training steps taken, for the warm-up: a model variable (not the optimizer's iteration count, which the
+        # JAX trainer does not hand to compute_loss), so it is checkpointed and counts on every backend.
+        self.kl_warmup_step = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                              name="kl_warmup_step") if self.kl_warmup_steps else None
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.encoder.outputs[0].shape[-1])
+
+    # --- the forward pass -------------------------------------------------------------------------
+
+    def call(self, x, training=False):
+        """One pass over ``x``: ``k`` samples per example with the IWAE objective, else one. When the targets
+        differ from ``x`` (binarized, or repeated as the samples are) they come back as ``"x"``."""
+        target = None
+        if self.binarize and training:
+            u = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=self.binarize_generator)
+            x = target = ops.cast(u < x, x.dtype)
+        features = self.encoder(x, training=training)
+        k = self.objective.samples
+        if k > 1:
+            features = [ops.repeat(f, k, axis=0) for f in features]
+            target = ops.repeat(x, k, axis=0)
+        z = self.sampling([features[0], features[1]])
+        out = self._decode(z, features, training)
+        return out if target is None else {**out, "x": ops.cast(target, "float32")}
+
+    def _decode(self, z, features, training=False) -> dict:
+        z_mean, z_log_var = features[0], features[1]
+        if self.hierarchical:
+            params, kl_lower, log_qp_lower = self.decoder([z, *features[2:]], training=training)
+        else:
+            params = self.decoder(z, training=training)
+            kl_lower = log_qp_lower = ops.zeros(ops.shape(z)[:1], dtype="float32")
+        kl_dims = kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32"))
+        return {"params": params, "z_mean": z_mean, "z_log_var": z_log_var, "kl_dims": kl_dims,
+                "kl_lower": kl_lower, "kl": ops.sum(kl_dims, axis=-1) + kl_lower,
+                "log_qp": log_q_minus_log_p(ops.cast(z, "float32"), ops.cast(z_mean, "float32"),
+                                            ops.cast(z_log_var, "float32")) + log_qp_lower}
+
+    def _images(self, tensor):
+        """``tensor`` in image layout (B, H, W, ·) (dense models work on flat vectors)."""
+        if len(self.image_shape) != 3 or len(tensor.shape) == 4:
+            return tensor
+        return ops.reshape(tensor, (-1, *self.image_shape[:2], tensor.shape[-1] // math.prod(self.image_shape[:2])))
+
+    def sample_terms(self, x, outputs) -> dict:
+        """Per-sample terms for the objective: ``recon``, ``log_px``, ``kl``, ``kl_dims``, ``kl_lower``, ``log_qp``."""
+        target, params = ops.cast(x, "float32"), outputs["params"]
+        # A pixelwise likelihood takes flat vectors as they are: on JAX's CPU backend the (B, 28, 28, 1) layout
+        # made the sum over pixels a fused reduction that cost a sixth of the dense MNIST step (docs/benchmarks.md).
+        if not self.likelihood.pixelwise or len(target.shape) != len(params.shape):
+            target, params = self._images(target), self._images(params)
+        recon, log_px = self.likelihood.loss_and_log_prob(target, params)
+        return {"recon": recon, "log_px": log_px, **{k: outputs[k] for k in ("kl", "kl_dims", "kl_lower", "log_qp")}}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        terms = self.sample_terms(y_pred.get("x", x), y_pred)
+        beta = self.kl_weight
+        if self.kl_warmup_step is not None:
+            beta = objectives_mod.kl_weight_at(self.kl_warmup_step, self.kl_warmup_steps, self.kl_weight)
+            if training:
+                self.kl_warmup_step.assign_add(1.0)
+        total = self.objective.loss(terms, beta, self.free_bits)
+        # Weight each batch by its size, as Keras weights its own "loss" tracker: otherwise a short last
+        # batch counts as much as a full one and the reported loss is not reconstruction + weight * KL.
+        batch = ops.cast(ops.shape(x)[0], "float32")
+        self.reconstruction_tracker.update_state(ops.mean(terms["recon"]), sample_weight=batch)
+        self.kl_tracker.update_state(ops.mean(terms["kl"]), sample_weight=batch)
+        if self.beta_tracker is not None:
+            self.beta_tracker.update_state(beta)
+        for extra in self.losses:  # regularisers, if a builder adds any
+            total = total + ops.cast(ops.sum(extra), "float32")
+        return _scale_for_replicas(total)
+
+    @property
+    def metrics(self):
+        ours = [m for m in (self.reconstruction_tracker, self.kl_tracker, self.beta_tracker) if m is not None]
+        return [m for m in super().metrics if all(m is not o for o in ours)] + ours
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def importance_terms(self, x, samples: int, seed_generator) -> dict:
+        """``log_px``, ``log_qp`` and ``kl`` for ``samples`` draws of z ~ q(z|x) per example (rows of example i
+        are i*samples .. i*samples + samples - 1); the encoder runs once per example. The noise comes from
+        ``seed_generator`` (and a hierarchical decoder's own generator), so a reseeded model repeats exactly."""
+        x = ops.convert_to_tensor(x, dtype="float32")
+        features = self.encoder(x, training=False)
+        if samples > 1:
+            features = [ops.repeat(f, samples, axis=0) for f in features]
+            x = ops.repeat(x, samples, axis=0)
+        terms = self.sample_terms(x, self._decode(self.posterior_draw(features, seed_generator), features))
+        return {k: ops.convert_to_numpy(terms[k]) for k in ("log_px", "log_qp", "kl")}
+
+    @staticmethod
+    def posterior_draw(features, seed_generator):
+        """``z ~ q(z|x)`` from the encoder's ``[z_mean, z_log_var, ...]``, the noise from ``seed_generator``: the
+        evaluation's draw of the global latent (training's goes through the ``Sampling`` layer)."""
+        z_mean, z_log_var = features[0], features[1]
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    def reconstruct(self, x, batch_size: int = 256):
+        """Images in [0, 1] decoded from ``z_mean`` of ``x`` (a numpy array), as a numpy array; a hierarchical
+        model's lower latents are drawn from their posteriors given ``x``, which the saved decoder (``z`` alone)
+        cannot do."""
+        import numpy as np
+
+        parts_ = []
+        for start in range(0, len(x), batch_size):
+            features = self.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"))
+            if self.hierarchical:
+                out = self.decoder([features[0], *features[2:]])[0]
+            else:
+                out = self.decoder(features[0])
+            parts_.append(ops.convert_to_numpy(self.likelihood.mean(out)))
+        return np.concatenate(parts_)
+
+    # --- saving -----------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "objective": self.objective.name, "iwae_k": self.objective.samples,
+            "kl_weight": self.kl_weight, "kl_warmup_steps": self.kl_warmup_steps, "free_bits": self.free_bits,
+            "epsilon_std": self.sampling.epsilon_std, "seed": self.sampling.seed,
+            "binarize": self.binarize, "binarize_seed": self.binarize_seed, "image_shape": list(self.image_shape),
+        }
+        if self.reconstruction is not None:
+            config.update(reconstruction=self.reconstruction, reconstruction_weight=self.reconstruction_weight)
+        else:
+            config.update(likelihood=self.likelihood.name, likelihood_options=self.likelihood.options())
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for part in ("encoder", "decoder"):
+            config[part] = keras.saving.deserialize_keras_object(config[part], custom_objects=custom_objects)
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class DynamicBinarizationVAE(VAE):
+    """The binarized-MNIST VAE as saved before ``binarize`` was an option of :class:`VAE` (read, not written)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("binarize", True)
+        super().__init__(*args, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class LikelihoodMean(keras.layers.Layer):
+    """Decoder output -> the image in [0, 1] that a likelihood of :mod:`vaelab.models.registry` has as its mean: the last
+    layer of every saved ``…_decoder.h5``."""
+
+    def __init__(self, likelihood: str, channels: int, options: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.likelihood_name, self.channels, self.options = likelihood, int(channels), dict(options or {})
+        self.likelihood = parts.lookup("likelihood", likelihood)(self.channels, **self.options)
+
+    def call(self, out):
+        return self.likelihood.mean(out)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) == 2:  # flat decoder outputs, one number per pixel and channel
+            return input_shape
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood_name, "channels": self.channels,
+                "options": self.options}
+
+
+def mean_encoder(encoder: keras.Model) -> keras.Model:
+    """The saved ``…_encoder`` model: x -> z_mean, sharing the VAE encoder's layers (as the original)."""
+    return keras.Model(encoder.inputs, encoder.outputs[0], name="encoder_mean")
+
+
+def image_decoder(vae: VAE) -> keras.Model:
+    """z -> image in [0, 1]: the saved ``…_decoder`` model and what samples and reconstructions are drawn with.
+
+    The decoder followed by the likelihood's mean: Keras' own ``Activation`` where the mean is one (a sigmoid of
+    logits), so the file loads in plain Keras; else the registered :class:`LikelihoodMean` (a mixture's mean
+    image, the continuous Bernoulli's mean), which loads after ``import vaelab``. A hierarchical
+    decoder draws its lower latents at their prior means unless :func:`vaelab.models.architectures.topdown.set_temperature`
+    says otherwise. Models whose decoder already ends in the image (saved
+    before likelihoods were parts) keep their decoder as it is.
+    """
+    lik = vae.likelihood
+    if getattr(lik, "from_logits", True) is False:
+        return vae.decoder
+    z = keras.Input(shape=(vae.latent_dim,), name="z")
+    out = vae.decoder(z)
+    if vae.hierarchical:
+        out = out[0]
+    if lik.mean_activation():
+        mean = keras.layers.Activation(lik.mean_activation(), name="x_hat_mean")(out)
+    else:
+        mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean")(out)
+    return keras.Model(z, mean, name="decoder")
+
+
+def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int = 1) -> VAE:
+    """The VAE the params describe, for images of ``image_shape``: the architecture's encoder and decoder, the
+    likelihood, the objective and its options (the KL warm-up's epochs counted in optimizer steps of
+    ``steps_per_epoch``)."""
+    arch = parts.architecture(params)
+    lik = parts.likelihood(params, image_shape[-1])
+    encoder, decoder = arch.build(params, tuple(image_shape), lik.param_channels())
+    objective = parts.objective(params)
+    return VAE(encoder, decoder, likelihood=lik.name, likelihood_options=lik.options(), objective=objective.name,
+               iwae_k=objective.samples, kl_weight=params.kl_weight, kl_warmup_steps=params.kl_warmup * steps_per_epoch,
+               free_bits=params.free_bits, epsilon_std=params.epsilon_std, seed=params.seed, binarize=binarize,
+               binarize_seed=params.seed + 1 if binarize else None,
+               image_shape=image_shape if arch.flat_input else None, name="vae")
+
+
+SUMMARY_WIDTH = 100  # characters per line of the architecture text
+
+
+def architecture_text(vae: VAE) -> str:
+    """The encoder's and the saved decoder's ``summary()`` (layers, output shapes, parameter counts) as text:
+    the ``…_architecture.txt`` beside every trained model, and what ``--summary`` prints."""
+    import os
+
+    texts: list[str] = []
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(SUMMARY_WIDTH)  # Keras draws the tables with rich, which wraps at this width
+    try:
+        for model in (vae.encoder, vae.decoder):
+            model.summary(line_length=SUMMARY_WIDTH, print_fn=lambda text, line_break=True: texts.append(text))
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    return "\n".join(text.rstrip() + "\n" for text in texts)
+
+

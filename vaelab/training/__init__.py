@@ -1,0 +1,10 @@
+"""Training: the loop every model uses, its callbacks, checkpoints and devices.
+
+- ``options``: :class:`~vaelab.training.options.TrainOptions`, how a run trains (resume, devices, …).
+- ``loop``: compile, input pipeline, fit, the exits on NaN or a signal.
+- ``callbacks``: logs, the NaN guard, learning-rate schedules, early stopping.
+- ``checkpoints``: the checkpoint store, exact resume.
+- ``distribute``: several devices or machines, mixed precision.
+
+May import: ``vaelab.core``, ``vaelab.data``, ``vaelab.models``, ``vaelab.config``.
+"""

@@ -1,0 +1,145 @@
+"""Keras callbacks of a training run: logs, the NaN guard, learning-rate schedules and early stopping.
+
+:func:`run_callbacks` is what every run gets (CSV log, TensorBoard on TensorFlow, the NaN guard);
+:func:`schedule_callbacks` what the params ask for (``lr_schedule``, ``patience``). Keras is imported inside
+the functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from pathlib import Path
+
+from vaelab.core import artifacts
+
+
+def make_nan_guard():
+    """A callback that stops at the first non-finite loss and remembers where."""
+    import keras
+
+    class StopOnNaN(keras.callbacks.Callback):
+        """With several steps per execution Keras reports once per call: the NaN is then somewhere in the
+        call's batches ``first_batch``..``bad_batch``."""
+
+        bad_batch = None
+        first_batch = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._begin = batch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.bad_batch = batch
+                self.first_batch = getattr(self, "_begin", batch)
+                self.model.stop_training = True
+
+        def where(self) -> str:
+            """``batch 3``, or ``batches 0-1`` when the call that went bad ran several."""
+            if self.first_batch is None or self.first_batch == self.bad_batch:
+                return f"batch {self.bad_batch}"
+            return f"batches {self.first_batch}-{self.bad_batch}"
+
+    return StopOnNaN()
+
+
+def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True) -> list:
+    """CSV log, TensorBoard (TensorFlow backend only) and the NaN guard."""
+    import keras
+
+    files.csv_log.parent.mkdir(parents=True, exist_ok=True)
+    cbs = [keras.callbacks.CSVLogger(str(files.csv_log))]
+    if tensorboard and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(files.tensorboard_dir), write_graph=False))
+    return [*cbs, make_nan_guard()]
+
+
+# --- learning-rate schedules ------------------------------------------------------------------------
+
+COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the initial rate
+
+
+def step_decay(epoch: int, lr0: float, every: int, factor: float) -> float:
+    """Learning rate of (0-based) ``epoch``: ``lr0 * factor ** (epoch // every)``.
+
+    The first drop comes after the first full block of ``every`` epochs, never at epoch 0 (the original
+    schedule dropped at epoch 0 because ``0 % every == 0``).
+    """
+    if epoch < 0 or every < 1:
+        raise ValueError(f"need epoch >= 0 and every >= 1, got epoch={epoch}, every={every}")
+    return float(lr0 * factor ** (epoch // every))
+
+
+def cosine_decay(epoch: int, lr0: float, epochs: int) -> float:
+    """``lr0`` at epoch 0 falling along a half cosine to ``COSINE_FLOOR * lr0`` at the last epoch."""
+    if epochs <= 1:
+        return float(lr0)
+    t = min(max(epoch, 0), epochs - 1) / (epochs - 1)
+    return float(lr0 * (COSINE_FLOOR + (1.0 - COSINE_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * t))))
+
+
+def learning_rate_at(params, epoch: int) -> float:
+    """The learning rate of (0-based) ``epoch`` under ``params.lr_schedule``."""
+    if params.lr_schedule == "step":
+        return step_decay(epoch, params.learning_rate, params.lr_drop_every, params.lr_drop_factor)
+    if params.lr_schedule == "cosine":
+        return cosine_decay(epoch, params.learning_rate, params.epochs)
+    return float(params.learning_rate)
+
+
+def make_best_checkpoint(path, monitor: str = "val_loss"):
+    """A callback keeping the weights of the epoch with the lowest ``monitor`` at ``path``, written atomically.
+
+    Like ``ModelCheckpoint(save_best_only=True, save_weights_only=True)``, but an interrupted write leaves the
+    previous best file intact.
+    """
+    import keras
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.path, self.monitor = Path(path), monitor
+            self.best, self.best_epoch = math.inf, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if value is not None and math.isfinite(float(value)) and float(value) < self.best:
+                self.best, self.best_epoch = float(value), epoch
+                artifacts.save_weights(self.model, self.path)
+
+    return BestCheckpoint()
+
+
+def make_epoch_timer():
+    """A callback adding each epoch's wall-clock seconds to the logs (and so to the history) as ``epoch_seconds``."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self._started
+
+    return EpochTimer()
+
+
+def schedule_callbacks(params, files: artifacts.ModelFiles) -> list:
+    """What the params ask for: the learning-rate schedule, and with ``patience`` early stopping on
+    ``val_loss`` (best weights restored), the best-weights file and the epoch timer (first, so the others and
+    the history see ``epoch_seconds``)."""
+    import keras
+
+    cbs = []
+    if params.patience:
+        cbs.append(make_epoch_timer())
+    if params.lr_schedule != "constant":
+        cbs.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr=None: learning_rate_at(params, epoch)))
+    if params.patience:
+        cbs += [keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience,
+                                              restore_best_weights=True, verbose=1),
+                make_best_checkpoint(files.best_weights)]
+    return cbs
