@@ -1,7 +1,7 @@
 """A training run: read the data, build the params' model, fit, save, report; what every train script runs.
 
 :func:`train` is the run itself (``mnist_train.py`` parses its command line in :mod:`vaelab.cli.train` and
-calls it; :func:`vaelab.api.train_model` calls it from Python). The loop is :func:`vaelab.training.loop.fit`;
+calls it; Python code may call it the same way). The loop is :func:`vaelab.training.loop.fit`;
 what a run leaves on disk is written by :func:`save_trained`.
 """
 
@@ -39,8 +39,8 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
           results_dir=None) -> artifacts.ModelFiles:
     """Train ``exp``'s VAE with ``params``, save every artifact and report the test loss; returns the files.
 
-    ``options`` holds the train-only command-line options (:func:`vaelab.cli.options.add_train_options`: resume,
-    checkpoints, devices, precision, the fast path); ``None`` means their defaults. With ``results_dir`` the
+    ``options`` is a :class:`~vaelab.training.options.TrainOptions` (resume, checkpoints, devices, precision,
+    the fast path); ``None`` means its defaults. With ``results_dir`` the
     loss curves are drawn there too (``<prefix>_history.png``).
     """
     from vaelab.models import registry as parts

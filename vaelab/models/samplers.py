@@ -195,10 +195,10 @@ class TwoStage(Sampler):
     def fit(self, codes, seed=0):
         import keras
 
-        codes = np.asarray(codes, dtype=np.float32)
-        keras.utils.set_random_seed(seed)
         from vaelab.models.second_stage import SecondStageVAE
 
+        codes = np.asarray(codes, dtype=np.float32)
+        keras.utils.set_random_seed(seed)
         self.model = SecondStageVAE(codes.shape[1], TWO_STAGE_HIDDEN, seed=seed)
         self.model.compile(optimizer=keras.optimizers.Adam(1e-3))
         self.model.fit(codes, batch_size=min(TWO_STAGE_BATCH, len(codes)), epochs=TWO_STAGE_EPOCHS, verbose=0,
