@@ -4,11 +4,34 @@ The package is cut into layers, lowest first (:data:`LAYERS`; docs/package.md is
 cheap: no Keras, so ``--help`` and parameter errors answer before TensorFlow has loaded. The project's custom
 Keras classes register themselves as soon as Keras is imported (now, if it already is), so after a bare
 ``import vaelab`` plain ``keras.models.load_model`` reads every model file the project writes.
+
+The public API (docs/api.md), each imported when first used::
+
+    vaelab.load(name_or_path)      # a trained or shipped model: encode, decode, sample, reconstruct,
+                                   # interpolate, log_likelihood (vaelab.api.trained.Trained)
+    vaelab.train("mnist", epochs=5, data_dir="data")   # the train script's run; returns the model
+    vaelab.shipped_models()        # the names of the models that come with the package
 """
 
 import sys
 
 LAYERS = ("core", "data", "models", "config", "training", "evaluation", "explore", "api", "cli")
+
+__all__ = ["LAYERS", "load", "train", "shipped_models", "Trained", "TrainOptions"]
+_PUBLIC = {"load": "vaelab.api.public", "train": "vaelab.api.public", "shipped_models": "vaelab.api.public",
+           "Trained": "vaelab.api.trained", "TrainOptions": "vaelab.training.options"}
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_PUBLIC])
 
 
 def _vaelab_is_importing() -> bool:

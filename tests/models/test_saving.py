@@ -33,7 +33,7 @@ def test_the_shipped_default_decoders_load_in_plain_keras():
     from vaelab.models import saving
 
     for prefix, dim in (("ld_2_id_512_e_60", 2), ("ld_3_id_512_e_60", 3)):
-        path = ROOT / "pretrained" / f"{prefix}_decoder.h5"
+        path = ROOT / "vaelab" / "pretrained" / f"{prefix}_decoder.h5"
         z = np.linspace(-1, 1, 2 * dim, dtype="float32").reshape(2, dim)
         done = load_in_fresh_process(path, z, import_vaelab=False)
         assert done.returncode == 0, done.stderr[-2000:]

@@ -1,6 +1,10 @@
-"""The Python API: a trained model with the verbs researchers use, and a training run.
+"""The Python API: ``vaelab.load`` and ``vaelab.train``, a trained model with the verbs researchers use, and a
+training run (docs/api.md).
 
-- ``trained``: find, load and check a trained (or shipped) model's files.
+- ``public``: ``load`` (a trained or shipped model by name or path), ``train`` (the train script's run from
+  Python, returning the model), ``shipped_models``; ``import vaelab`` hands these out.
+- ``trained``: find, load and check a trained (or shipped) model's files; the :class:`Trained` model with
+  ``encode``, ``decode``, ``sample``, ``reconstruct``, ``interpolate`` and ``log_likelihood``.
 - ``train``: the run every train script makes: data, model, fit, save, report.
 
 May import: every layer below. The command lines (``vaelab.cli``) and ``import vaelab`` use it.

@@ -1,8 +1,12 @@
-"""A trained model as the generate scripts use it: its encoder (x -> z_mean), decoder (z -> image) and params.
+"""A trained model with the verbs researchers use: encode, decode, sample, reconstruct, interpolate and
+log-likelihood, on numpy arrays; the generate scripts and ``vaelab.load`` both hand out a :class:`Trained`.
 
 :func:`load_trained` finds the files (``--model`` or the params' prefix, the original scripts' names too),
 reads the params sidecar, loads both models in safe mode (rebuilding the architecture for Keras 2 files the
 current Keras cannot read whole) and checks that they are this dataset's encoder and decoder.
+
+Images go in as the datasets give them (uint8 in 0..255 or floats in [0, 1]; one image or a batch; with or
+without the channel axis; flat rows too) and come out as floats in [0, 1] shaped ``(N, H, W, C)``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Trained:
     hierarchical: bool = False  # the decoder draws lower latents (vaelab.models.architectures.topdown.set_temperature)
     _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
+    _vae: object = field(default=None, repr=False, compare=False)
+
     @property
     def latent_dim(self) -> int:
         return int(self.decoder.inputs[0].shape[-1])
@@ -42,10 +48,43 @@ class Trained:
     def flat_input(self) -> bool:
         return len(self.encoder.inputs[0].shape) == 2
 
+    @property
+    def name(self) -> str:
+        return self.files.prefix
+
+    def __repr__(self) -> str:
+        return (f"<vaelab model {self.files.prefix!r}: {self.exp.name}, latent dim {self.latent_dim}, "
+                f"{self.params.architecture} architecture, {self.params.likelihood} likelihood, "
+                f"in {self.files.models_dir}>")
+
+    def images(self, x) -> np.ndarray:
+        """``x`` as a float32 batch ``(N, H, W, C)`` in [0, 1] (see the module docstring for what it accepts)."""
+        x = np.asarray(x)
+        if x.dtype == np.uint8:
+            from vaelab.data.datasets import to_float
+
+            x = to_float(x)
+        pixels = int(np.prod(self.image_shape))
+        if x.size == 0 or x.size % pixels:
+            raise UserError(f"expected images of {self.image_shape} ({pixels} values each), got an array of "
+                            f"shape {x.shape}")
+        x = x.astype(np.float32).reshape((-1, *self.image_shape))
+        if not np.isfinite(x).all():
+            raise UserError("the images hold NaN or infinite values")
+        return x
+
+    def codes(self, z) -> np.ndarray:
+        """``z`` as a float32 batch ``(N, latent_dim)``: one vector or a batch."""
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim not in (1, 2) or z.shape[-1] != self.latent_dim:
+            raise UserError(f"latent vectors of this model have {self.latent_dim} values, got shape {z.shape}")
+        return z.reshape(-1, self.latent_dim)
+
     def decode(self, z) -> np.ndarray:
+        """Images (N, H, W, C) in [0, 1]: the decoder's mean at each latent vector."""
         from vaelab.explore.latent import decode
 
-        return decode(self.decoder, z, self.image_shape)
+        return decode(self.decoder, self.codes(z), self.image_shape)
 
     def decode_now(self, z) -> np.ndarray:
         """Decode a few vectors by calling the decoder directly (no ``predict`` set-up): one explorer event."""
@@ -54,10 +93,80 @@ class Trained:
         return decode_small(self.decoder, z, self.image_shape)
 
     def encode(self, x) -> np.ndarray:
+        """z_mean of each image, shaped (N, latent_dim)."""
         from vaelab.config.experiments import model_inputs
         from vaelab.explore.latent import encode
 
-        return encode(self.encoder, model_inputs(np.asarray(x), self.flat_input))
+        return encode(self.encoder, model_inputs(self.images(x), self.flat_input))
+
+    def reconstruct(self, x) -> np.ndarray:
+        """The images decoded from their codes (z_mean); a hierarchical model draws its lower latents from their
+        posteriors given ``x``, which needs the whole VAE file (``<prefix>_vae.h5``)."""
+        from vaelab.config.experiments import model_inputs
+
+        x = self.images(x)
+        if self.hierarchical:
+            return self.vae.reconstruct(model_inputs(x, self.flat_input)).reshape(x.shape)
+        return self.decode(self.encode(x))
+
+    def sampler(self, name: str | None = None, data_dir=None, limit=None):
+        """The sampler ``name`` (default: the params' ``sampler``) ready to draw; a fitted one (``gmm``,
+        ``two_stage``) is loaded from beside the model, or fitted to the training set's codes and saved there."""
+        from vaelab.models import registry as parts
+        from vaelab.models import samplers
+
+        sampler = parts.sampler(self.params, name)
+
+        def codes():
+            return self.encode(self.exp.dataset(self.params, data_dir, limit).x_train)
+
+        return samplers.load_or_fit(sampler, self.files, codes, seed=self.params.seed)
+
+    def sample(self, n: int, sampler=None, seed: int | None = None, data_dir=None, limit=None) -> np.ndarray:
+        """``n`` new images, decoded from latent vectors drawn from ``sampler`` (a name, a ready sampler, or None
+        for the params' choice; see :meth:`sampler`), seeded by ``seed`` (default: the params' seed)."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise UserError(f"the number of samples must be a positive integer, got {n!r}")
+        if sampler is None or isinstance(sampler, str):
+            sampler = self.sampler(sampler, data_dir, limit)
+        z = sampler.sample(int(n), self.latent_dim, self.params.seed if seed is None else seed)
+        return self.decode(z)
+
+    def interpolate(self, a, b, steps: int = 8, spherical: bool = False) -> np.ndarray:
+        """``steps`` images along the path from ``a`` to ``b`` (two images, whose codes are used, or two latent
+        vectors): alpha 0 decodes exactly ``a``'s code, alpha 1 ``b``'s; ``spherical`` follows the great circle."""
+        from vaelab.explore import latent
+
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise UserError(f"steps must be an integer >= 2, got {steps!r}")
+        ends = []
+        for end in (a, b):
+            end = np.asarray(end)
+            ends.append(self.codes(end)[0] if end.shape == (self.latent_dim,) else self.encode(end)[0])
+        path = (latent.slerp if spherical else latent.interpolate)(ends[0], ends[1], np.linspace(0.0, 1.0, steps))
+        return self.decode(path)
+
+    @property
+    def vae(self):
+        """The whole saved VAE (``<prefix>_vae.h5``: both encoder outputs, the likelihood), loaded once."""
+        if self._vae is None:
+            if not self.files.vae.exists():
+                raise UserError(f"{self.files.vae}: no such file; the log-likelihood and a hierarchical model's "
+                                f"reconstructions need the whole VAE, which training writes (the shipped models "
+                                f"are encoder and decoder only): {self.exp.train_hint(self.params)}")
+            self._vae = saving.load_model(self.files.vae, self.exp.train_hint(self.params))
+        return self._vae
+
+    def log_likelihood(self, x, k: int = 100, seed: int = 0) -> np.ndarray:
+        """The importance-weighted estimate (IWAE, ``k`` samples) of ``log p(x)`` in nats, one per image; a lower
+        bound that tightens as ``k`` grows (``evaluate.py`` reports the same numbers for the test set)."""
+        from vaelab.config.experiments import model_inputs
+        from vaelab.evaluation import metrics
+
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise UserError(f"k must be a positive integer, got {k!r}")
+        x = model_inputs(self.images(x), self.flat_input)
+        return metrics.iwae_log_likelihood(self.vae, x, k=int(k), seed=seed, verbose=0)
 
     def test_codes(self, data_dir, limit, data=None):
         """``(dataset, z_mean of its test images)``, encoded once per model and data (``data``: the dataset
@@ -105,7 +214,9 @@ def load_trained(exp, params, models_dir, model: str | None = None, shipped: boo
 
         decoder = image_decoder(rebuilt["decoder"])
     encoder = saving.load_model(files.encoder, hint, rebuild("encoder"))
-    trained = Trained(exp, params, files, encoder, decoder)
+    from vaelab.models.architectures.topdown import set_temperature
+
+    trained = Trained(exp, params, files, encoder, decoder, hierarchical=set_temperature(decoder, params.temperature))
     check_architecture(trained)
     if trained.latent_dim != params.latent_dim:
         raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "

@@ -93,15 +93,7 @@ def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:
 def sampler_for(trained: Trained, name: str | None, data_dir, limit=None):
     """The sampler ``name`` (default: the model's params), fitted to the training set's codes when it needs
     them; fitted samplers are saved beside the model and loaded from there next time."""
-    from vaelab.models import registry as parts
-    from vaelab.models import samplers
-
-    sampler = parts.sampler(trained.params, name)
-
-    def codes():
-        return trained.encode(trained.exp.dataset(trained.params, data_dir, limit).x_train)
-
-    return samplers.load_or_fit(sampler, trained.files, codes, seed=trained.params.seed)
+    return trained.sampler(name, data_dir, limit)
 
 
 def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
@@ -110,8 +102,7 @@ def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
     from vaelab.explore import latent
     from vaelab.explore import plots
 
-    z = sampler.sample(n * n, trained.latent_dim, trained.params.seed)
-    grid = latent.tile(trained.decode(z), n, n)
+    grid = latent.tile(trained.sample(n * n, sampler), n, n)
     return plots.image_grid(grid, trained.result(results_dir, f"random_{sampler.name}"),
                             title=f"{trained.files.prefix}: {n}x{n} samples, z from {sampler.describe()}"
                                   + (f", lower latents at temperature {trained.params.temperature:g}"
@@ -129,13 +120,7 @@ def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> P
     x = model_inputs(data.x_test[:n], flat=False)
     if len(x) == 0:
         raise UserError("the test set is empty; nothing to reconstruct")
-    if trained.hierarchical:  # the lower latents from their posteriors: the whole VAE, not z alone
-        from vaelab.models import saving
-
-        vae = saving.load_model(trained.files.vae, trained.exp.train_hint(trained.params))
-        x_hat = vae.reconstruct(model_inputs(x, trained.flat_input)).reshape(x.shape)
-    else:
-        x_hat = trained.decode(trained.encode(x))
+    x_hat = trained.reconstruct(x)
     grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
     return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
                             title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",
@@ -156,12 +141,7 @@ def interpolation_strip(trained: Trained, x_a: np.ndarray, x_b: np.ndarray, step
                         spherical: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(alphas, images)``: the decoded path between the codes (z_mean) of images ``x_a`` and ``x_b``,
     ``steps`` points from alpha 0 (exactly x_a's code) to 1 (x_b's), along the line or the great circle."""
-    from vaelab.explore import latent
-
-    codes = trained.encode(np.stack([x_a, x_b]))
-    alphas = np.linspace(0.0, 1.0, steps)
-    path = (latent.slerp if spherical else latent.interpolate)(codes[0], codes[1], alphas)
-    return alphas, trained.decode(path)
+    return np.linspace(0.0, 1.0, steps), trained.interpolate(x_a, x_b, steps, spherical=spherical)
 
 
 def save_interpolation(trained: Trained, data_dir, limit, pair: tuple[int, int], steps: int, results_dir,

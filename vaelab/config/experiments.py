@@ -22,7 +22,8 @@ from vaelab.config import params as params_mod
 from vaelab.core.errors import UserError
 
 # Small trained models that come with the project (encoder, decoder and params only), so the generate scripts
-# have something to show before any training; pretrained/README.md says how each was trained.
+# have something to show before any training; vaelab/pretrained/README.md says how each was trained (the
+# folder is package data, installed with the package).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
