@@ -14,6 +14,7 @@ optimizer = "adam"  # adam, rmsprop, sgd, adamw or nadam
 learning_rate = 0.001
 kl_weight = 1.0  # 1.0 trains the ELBO; other values give a beta-VAE
 seed = 0
+validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
 
 # the model's parts (see docs/parts.md)
 architecture = "conv"  # conv: the original design; or dense, conv_bn, resnet, hierarchical

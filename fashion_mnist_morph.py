@@ -42,14 +42,19 @@ def main(argv):
     morph.save_reconstructions(trained, data.x_test, data.y_test, names, out)
     sampler = generate.sampler_for(trained, args.sampler, args.data_dir, args.limit)
     morph.save_samples(trained, params.amount_to_generate, out, sampler)
-    means = latent.class_means(z, data.y_test, len(names))
-    morph.save_class_means(trained, means, names, out)
-    for a, b in pairs:
-        morph.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
-                               params.alpha_max, out)
+    if trained.conditional:  # z holds the style, the label the class: change the class at a fixed style
+        morph.save_styles_by_class(trained, data.x_test, data.y_test, names, out)
+    else:
+        means = latent.class_means(z, data.y_test, len(names))
+        morph.save_class_means(trained, means, names, out)
+        for a, b in pairs:
+            morph.save_morph_strip(trained, means, a, b, names, args.mode, params.amount_of_vector_multipliers,
+                                   params.alpha_max, out)
     generate.interpolations(trained, args)
     if args.explore:
-        generate.explore(trained, args, morph.morph_control(means, names, args.mode, params.alpha_max, pairs[0]))
+        control = (None if trained.conditional
+                   else morph.morph_control(means, names, args.mode, params.alpha_max, pairs[0]))
+        generate.explore(trained, args, control)
     plots.finish()
 
 

@@ -29,3 +29,4 @@ amount_of_vector_multipliers = 20  # alpha values in each morph strip
 alpha_max = 2.0  # morph strips decode mean_A + alpha * mean_B for alpha in [0, alpha_max]
 epsilon_std = 1.0
 seed = 0
+validate_on = "split"  # split: validate on images held out of the training set; test: on the test set

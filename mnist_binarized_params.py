@@ -10,6 +10,7 @@ optimizer = "adam"
 learning_rate = 0.001
 lr_schedule = "constant"  # constant, step or cosine
 seed = 0
+validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
 
 # the model's parts (see docs/parts.md)
 architecture = "dense"

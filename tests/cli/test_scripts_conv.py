@@ -78,7 +78,7 @@ def test_cifar10_train_reports_counts_loss_and_memory(tmp_path, capsys):
                       "--limit", "32")
     out = capsys.readouterr().out
     assert code == 0
-    assert f"32 training and {min(32, CIFAR_TEST)} test images" in out
+    assert f"29 training, 3 validation and {min(32, CIFAR_TEST)} test images" in out  # CIFAR-10: a tenth held out
     assert "samples/s" in out and "test: loss" in out and "peak memory (RSS)" in out
 
 

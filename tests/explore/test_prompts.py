@@ -54,3 +54,33 @@ def test_negative_vectors_on_the_command_line_are_values_not_options():
 
     assert glue_negative_vectors(["--z", "-1.5,1", "--z", "0,0", "--z", "-.5 2", "--n", "-3", "--z", "--show"]) == [
         "--z=-1.5,1", "--z", "0,0", "--z=-.5 2", "--n", "-3", "--z", "--show"]
+
+
+def test_a_class_may_come_before_the_vector():
+    from vaelab.explore.prompts import parse_class_and_latent
+
+    def classes(text):
+        if text not in ("7", "sandal"):
+            raise ValueError(f"unknown class {text!r}; valid names: 7, sandal")
+        return 7 if text == "7" else 5
+
+    label, z = parse_class_and_latent("7: 0.5 -1", 2, classes)
+    assert label == 7 and z.tolist() == [0.5, -1.0]
+    assert parse_class_and_latent("0.5, -1", 2, classes)[0] is None
+    with pytest.raises(prompts.ParseError, match="unknown class .cat."):
+        parse_class_and_latent("cat: 1 2", 2, classes)
+    with pytest.raises(prompts.ParseError, match="expected 2 numbers, got 1"):
+        parse_class_and_latent("sandal: 1", 2, classes)
+
+
+def test_the_conditional_prompt_keeps_the_last_class():
+    from vaelab.explore.prompts import latent_prompt
+
+    typed = iter(["0 0", "3: 1 1", "2 2", "x: 1 1", "q"])
+    got, printed = [], []
+    latent_prompt(2, lambda z, label: got.append((label, z.tolist())), input_fn=lambda prompt: (
+        printed.append(prompt), next(typed))[1], print_fn=printed.append, classes=lambda t: int(t) if t.isdigit()
+        else (_ for _ in ()).throw(ValueError(f"unknown class {t!r}")), class_names=tuple("0123456789"), label=1)
+    assert got == [(1, [0.0, 0.0]), (3, [1.0, 1.0]), (3, [2.0, 2.0])]
+    assert "z (2 numbers, class 1)> " in printed and "z (2 numbers, class 3)> " in printed
+    assert "  unknown class 'x'" in printed

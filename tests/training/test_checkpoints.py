@@ -23,8 +23,9 @@ PREFIX = "ld_2_id_16_e_3"
 
 
 def _args(data, models, *extra):
+    """A small run; validating on the test set keeps all 300 training images (the NaN tests know its batches)."""
     return ["--data-dir", data, "--models-dir", models, "--epochs", "3", "--intermediate-dim", "16",
-            "--batch-size", "96", "--limit", "300", *extra]
+            "--batch-size", "96", "--limit", "300", "--validate-on", "test", *extra]
 
 
 def _h5_arrays(path):

@@ -226,7 +226,7 @@ def test_train_script_on_two_jax_devices_with_an_odd_data_count(tmp_path, mnist_
     env = _env("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     cmd = [sys.executable, str(ROOT / "mnist_train.py"), "--data-dir", str(mnist_dir), "--models-dir", str(tmp_path),
            "--epochs", "1", "--intermediate-dim", "16", "--batch-size", "64", "--limit", "101",
-           "--distribute", "mirrored"]
+           "--validate-on", "test", "--distribute", "mirrored"]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "mirrored on jax, 2 replica(s) in all (devices: cpu:0, cpu:1)" in out.stdout
@@ -262,7 +262,7 @@ def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_d
         env = _env("tensorflow", **(config if index is not None else {}))
         cmd = [sys.executable, str(ROOT / "mnist_train.py"), "--data-dir", str(mnist_dir), "--models-dir",
                str(tmp_path / f"models{'' if index is None else index}"), "--epochs", "1", "--intermediate-dim",
-               "16", "--batch-size", "64", "--epsilon-std", "0",
+               "16", "--batch-size", "64", "--epsilon-std", "0", "--validate-on", "test",  # 512: even
                *(["--distribute", "mirrored", "--devices", "cpu:0"] if index is None else
                  ["--distribute", "multiworker"])]
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

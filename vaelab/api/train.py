@@ -51,36 +51,43 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
     check_writable(files.models_dir)
     if results_dir is not None:
         check_writable(results_dir)
-    data = exp.dataset(params, data_dir, limit)
-    print(f"{exp.name}: {len(data.x_train)} training and {len(data.x_test)} test images from {data.source}")
+    data = exp.with_validation(exp.dataset(params, data_dir, limit), params)
+    held = f", {len(data.x_val)} validation" if params.validate_on == "split" else ""
+    print(f"{exp.name}: {len(data.x_train)} training{held} and {len(data.x_test)} test images from {data.source}; "
+          f"validating on {data.validation}")
     if data.image_shape != exp.image_shape:
         raise UserError(f"{data.source}: images are {data.image_shape}, the model needs {exp.image_shape}")
     arch = parts.architecture(params)
     print(f"model: {arch.name} architecture, {params.likelihood} likelihood, {params.objective} objective"
-          + (f" (k = {params.iwae_k})" if params.objective == "iwae" else "") + f", latent dim {params.latent_dim}")
+          + (f" (k = {params.iwae_k})" if params.objective == "iwae" else "") + f", latent dim {params.latent_dim}"
+          + (f", conditional on {len(data.class_names)} classes" if params.conditional else ""))
+    arrays = model_arrays(data, params)
 
-    from vaelab.data import batches
-    from vaelab.training import loop as training
     from vaelab.config.experiments import model_inputs
+    from vaelab.data import batches
     from vaelab.models.vae import build_vae
+    from vaelab.training import loop as training
 
     # Build, compile, fit, save and evaluate in the strategy's scope; only the chief keeps its files.
     with distribute.session(opts.distribute, opts.devices, opts.mixed_precision, params.batch_size) as plan:
-        x_train, x_test = plan.even(data.x_train), plan.even(data.x_test, "test")
+        x_train, x_val, x_test = (plan.even(arrays[0]), plan.even(arrays[1], "validation"),
+                                  plan.even(arrays[2], "test"))
         steps = len(batches.batch_bounds(len(x_train), params.batch_size))
         training.make_deterministic(params.seed)
-        vae = plan.adapt(build_vae(params, exp.image_shape, binarize=exp.binarize, steps_per_epoch=steps))
+        vae = plan.adapt(build_vae(params, exp.image_shape, binarize=exp.binarize, steps_per_epoch=steps,
+                                   n_classes=len(data.class_names) or None))
         exact = plan.mode == "none"
 
         def to_inputs(x):
-            return model_inputs(x, arch.flat_input)
+            return model_inputs(x, arch.flat_input, packed=params.conditional)
 
         if x_train.dtype.name == "uint8" and exact:  # uint8 in memory, scaled batch by batch
-            x_test, transform = batches.image_batches(x_test, params.batch_size, flat=arch.flat_input), to_inputs
+            x_val, x_test = (batches.image_batches(x, params.batch_size, flat=arch.flat_input) for x in (x_val, x_test))
+            transform = to_inputs
         else:
-            x_train, x_test, transform = to_inputs(x_train), to_inputs(x_test), None
+            x_train, x_val, x_test, transform = to_inputs(x_train), to_inputs(x_val), to_inputs(x_test), None
         out = plan.files(files)
-        history = training.fit(vae, x_train, x_test, params, out, resume=opts.resume, every=opts.checkpoint_every,
+        history = training.fit(vae, x_train, x_val, params, out, resume=opts.resume, every=opts.checkpoint_every,
                                script=exp.train_script, argv=argv,
                                deterministic=opts.deterministic, exact_order=exact,
                                transform=transform, fast=exp.fast_path and not opts.no_jit)
@@ -96,14 +103,26 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
     if exp.report:
         exp.report(test, history, params, files)
     else:
-        report(test, params, vae, to_inputs(data.x_test[:256]))
+        report(test, params, vae, model_inputs(data.x_test[:256], arch.flat_input))
     if vae.hierarchical:  # whether each stochastic layer is in use (evaluate.py gives this for every model)
         from vaelab.evaluation.metrics import latent_layers, layer_summary
 
-        for layer in latent_layers(vae, data.x_test, transform=to_inputs):
+        for layer in latent_layers(vae, arrays[2], transform=to_inputs):
             print(f"test: KL, {layer['layer']} latent {layer_summary(layer)}")
     print(f"peak memory (RSS): {training.peak_rss_mb():.0f} MB")
     return files
+
+
+def model_arrays(data, params) -> tuple:
+    """The training, validation and test arrays the model reads: the images, with their labels packed in for a
+    conditional model (:func:`vaelab.models.conditional.pack`)."""
+    if not params.conditional:
+        return data.x_train, data.x_val, data.x_test
+    from vaelab.models.conditional import pack
+
+    if not data.class_names:
+        raise UserError(f"{data.source}: no labels, so no conditional model; drop --conditional")
+    return pack(data.x_train, data.y_train), pack(data.x_val, data.y_val), pack(data.x_test, data.y_test)
 
 
 def report(test: dict, params, vae, x_sample) -> None:

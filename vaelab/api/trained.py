@@ -32,6 +32,7 @@ class Trained:
     encoder: object
     decoder: object
     hierarchical: bool = False  # the decoder draws lower latents (vaelab.models.architectures.topdown.set_temperature)
+    label: object = None  # the class a conditional model draws when a call names none (--class)
     _codes: dict = field(default_factory=dict, repr=False, compare=False)
 
     _vae: object = field(default=None, repr=False, compare=False)
@@ -73,6 +74,52 @@ class Trained:
             raise UserError("the images hold NaN or infinite values")
         return x
 
+    @property
+    def conditional(self) -> bool:
+        """Whether the decoder takes a label beside ``z`` (a model trained with ``--conditional``)."""
+        return len(self.decoder.inputs) > 1
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The dataset's class names (Caltech101's come from its folders: empty until its data is read)."""
+        from vaelab.data import datasets
+
+        known = {"mnist": datasets.MNIST_CLASSES, "mnist_binarized": datasets.MNIST_CLASSES,
+                 "fashion_mnist": datasets.FASHION_CLASSES, "cifar10": datasets.CIFAR10_CLASSES}
+        cached = next(iter(self._codes.values()), None)
+        return known.get(self.exp.name) or (tuple(cached[0].class_names) if cached else ())
+
+    def labels(self, label, n: int) -> np.ndarray | None:
+        """``label`` (a class index or name, or one per example) as the int32 (n, 1) a conditional model takes;
+        None for an unconditional model, which must get no label."""
+        label = self.label if label is None else label
+        if not self.conditional:
+            if label is not None:
+                raise UserError(f"{self.name} is not a conditional model, so it takes no class; train one with "
+                                f"--conditional ({self.exp.train_hint(self.params)} --conditional)")
+            return None
+        k = self.params.N_CLASSES
+        if label is None:
+            names = self.class_names
+            raise UserError(f"{self.name} is a conditional model: say which class to draw (0-{k - 1}"
+                            + (f", or a name: {', '.join(names[:10])}" if names else "") + ")")
+        if isinstance(label, (str, int, np.integer)):
+            label = [self.class_index(label)] * n
+        y = np.asarray([self.class_index(v) if isinstance(v, str) else v for v in np.asarray(label).reshape(-1)])
+        if len(y) != n or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k:
+            raise UserError(f"labels must be {n} class indices in 0-{k - 1} (or one for all), got {label!r}")
+        return y.astype(np.int32).reshape(n, 1)
+
+    def class_index(self, label) -> int:
+        from vaelab.data.classes import class_index
+
+        if isinstance(label, (int, np.integer)):
+            if not 0 <= label < self.params.N_CLASSES:
+                raise UserError(f"class {label} is out of range: this model has classes 0-{self.params.N_CLASSES - 1}")
+            return int(label)
+        names = self.class_names or tuple(str(i) for i in range(self.params.N_CLASSES))
+        return class_index(label, names)
+
     def codes(self, z) -> np.ndarray:
         """``z`` as a float32 batch ``(N, latent_dim)``: one vector or a batch."""
         z = np.asarray(z, dtype=np.float32)
@@ -80,34 +127,47 @@ class Trained:
             raise UserError(f"latent vectors of this model have {self.latent_dim} values, got shape {z.shape}")
         return z.reshape(-1, self.latent_dim)
 
-    def decode(self, z) -> np.ndarray:
-        """Images (N, H, W, C) in [0, 1]: the decoder's mean at each latent vector."""
+    def decode(self, z, label=None) -> np.ndarray:
+        """Images (N, H, W, C) in [0, 1]: the decoder's mean at each latent vector (a conditional model's: of
+        class ``label``, a class index or name, or one per vector)."""
         from vaelab.explore.latent import decode
 
-        return decode(self.decoder, self.codes(z), self.image_shape)
+        z = self.codes(z)
+        return decode(self.decoder, z, self.image_shape, labels=self.labels(label, len(z)))
 
-    def decode_now(self, z) -> np.ndarray:
+    def decode_now(self, z, label=None) -> np.ndarray:
         """Decode a few vectors by calling the decoder directly (no ``predict`` set-up): one explorer event."""
         from vaelab.explore.latent import decode_small
 
-        return decode_small(self.decoder, z, self.image_shape)
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
+        return decode_small(self.decoder, z, self.image_shape, labels=self.labels(label, len(z)))
 
-    def encode(self, x) -> np.ndarray:
-        """z_mean of each image, shaped (N, latent_dim)."""
+    def encode(self, x, label=None) -> np.ndarray:
+        """z_mean of each image, shaped (N, latent_dim) (a conditional model's given each image's ``label``)."""
         from vaelab.config.experiments import model_inputs
         from vaelab.explore.latent import encode
 
-        return encode(self.encoder, model_inputs(self.images(x), self.flat_input))
+        x = self.images(x)
+        return encode(self.encoder, model_inputs(x, self.flat_input), labels=self.labels(label, len(x)))
 
-    def reconstruct(self, x) -> np.ndarray:
+    def reconstruct(self, x, label=None) -> np.ndarray:
         """The images decoded from their codes (z_mean); a hierarchical model draws its lower latents from their
         posteriors given ``x``, which needs the whole VAE file (``<prefix>_vae.h5``)."""
-        from vaelab.config.experiments import model_inputs
-
         x = self.images(x)
         if self.hierarchical:
-            return self.vae.reconstruct(model_inputs(x, self.flat_input)).reshape(x.shape)
-        return self.decode(self.encode(x))
+            return self.vae.reconstruct(self._vae_inputs(x, label)).reshape(x.shape)
+        return self.decode(self.encode(x, label), label)
+
+    def _vae_inputs(self, x, label):
+        """Images as the whole VAE reads them: its input layout, with the labels packed in when conditional."""
+        from vaelab.config.experiments import model_inputs
+
+        y = self.labels(label, len(x))
+        if y is not None:
+            from vaelab.models.conditional import pack
+
+            x = pack(x, y)
+        return model_inputs(x, self.flat_input, packed=y is not None)
 
     def sampler(self, name: str | None = None, data_dir=None, limit=None):
         """The sampler ``name`` (default: the params' ``sampler``) ready to draw; a fitted one (``gmm``,
@@ -118,21 +178,24 @@ class Trained:
         sampler = parts.sampler(self.params, name)
 
         def codes():
-            return self.encode(self.exp.dataset(self.params, data_dir, limit).x_train)
+            data = self.exp.dataset(self.params, data_dir, limit)
+            return self.encode(data.x_train, data.y_train if self.conditional else None)
 
         return samplers.load_or_fit(sampler, self.files, codes, seed=self.params.seed)
 
-    def sample(self, n: int, sampler=None, seed: int | None = None, data_dir=None, limit=None) -> np.ndarray:
+    def sample(self, n: int, sampler=None, seed: int | None = None, data_dir=None, limit=None,
+               label=None) -> np.ndarray:
         """``n`` new images, decoded from latent vectors drawn from ``sampler`` (a name, a ready sampler, or None
-        for the params' choice; see :meth:`sampler`), seeded by ``seed`` (default: the params' seed)."""
+        for the params' choice; see :meth:`sampler`), seeded by ``seed`` (default: the params' seed); a
+        conditional model's of class ``label`` (a class index or name, or one per image)."""
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise UserError(f"the number of samples must be a positive integer, got {n!r}")
         if sampler is None or isinstance(sampler, str):
             sampler = self.sampler(sampler, data_dir, limit)
         z = sampler.sample(int(n), self.latent_dim, self.params.seed if seed is None else seed)
-        return self.decode(z)
+        return self.decode(z, label)
 
-    def interpolate(self, a, b, steps: int = 8, spherical: bool = False) -> np.ndarray:
+    def interpolate(self, a, b, steps: int = 8, spherical: bool = False, label=None) -> np.ndarray:
         """``steps`` images along the path from ``a`` to ``b`` (two images, whose codes are used, or two latent
         vectors): alpha 0 decodes exactly ``a``'s code, alpha 1 ``b``'s; ``spherical`` follows the great circle."""
         from vaelab.explore import latent
@@ -142,9 +205,9 @@ class Trained:
         ends = []
         for end in (a, b):
             end = np.asarray(end)
-            ends.append(self.codes(end)[0] if end.shape == (self.latent_dim,) else self.encode(end)[0])
+            ends.append(self.codes(end)[0] if end.shape == (self.latent_dim,) else self.encode(end, label)[0])
         path = (latent.slerp if spherical else latent.interpolate)(ends[0], ends[1], np.linspace(0.0, 1.0, steps))
-        return self.decode(path)
+        return self.decode(path, label)
 
     @property
     def vae(self):
@@ -157,15 +220,15 @@ class Trained:
             self._vae = saving.load_model(self.files.vae, self.exp.train_hint(self.params))
         return self._vae
 
-    def log_likelihood(self, x, k: int = 100, seed: int = 0) -> np.ndarray:
+    def log_likelihood(self, x, k: int = 100, seed: int = 0, label=None) -> np.ndarray:
         """The importance-weighted estimate (IWAE, ``k`` samples) of ``log p(x)`` in nats, one per image; a lower
-        bound that tightens as ``k`` grows (``evaluate.py`` reports the same numbers for the test set)."""
-        from vaelab.config.experiments import model_inputs
+        bound that tightens as ``k`` grows (``evaluate.py`` reports the same numbers for the test set). A
+        conditional model's is ``log p(x | label)``."""
         from vaelab.evaluation import metrics
 
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise UserError(f"k must be a positive integer, got {k!r}")
-        x = model_inputs(self.images(x), self.flat_input)
+        x = self._vae_inputs(self.images(x), label)
         return metrics.iwae_log_likelihood(self.vae, x, k=int(k), seed=seed, verbose=0)
 
     def test_codes(self, data_dir, limit, data=None):
@@ -174,7 +237,7 @@ class Trained:
         key = (str(data_dir), limit)
         if key not in self._codes:
             data = data if data is not None else self.exp.dataset(self.params, data_dir, limit)
-            self._codes[key] = (data, self.encode(data.x_test))
+            self._codes[key] = (data, self.encode(data.x_test, data.y_test if self.conditional else None))
         return self._codes[key]
 
     def manifold(self, n: int, scale: float = 1.0, fixed: tuple[float, ...] = ()) -> np.ndarray:

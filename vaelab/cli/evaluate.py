@@ -65,7 +65,13 @@ def evaluate_command(argv) -> int:
     vae, files, params = load_vae(exp, params, args.models_dir, args.model)
     params = params.with_generation_choices(args)  # --sampler, --gmm-components: how to generate, not the model
     data = exp.dataset(params, args.data_dir, args.limit)
-    x = model_inputs(data.x_test, len(vae.encoder.inputs[0].shape) == 2)
+    flat = len(vae.encoder.inputs[0].shape) == 2
+    if vae.conditional:  # the bounds of log p(x | label): the labels travel with the images
+        from vaelab.models.conditional import pack
+
+        x = model_inputs(pack(data.x_test, data.y_test), flat, packed=True)
+    else:
+        x = model_inputs(data.x_test, flat)
     print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
     result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
               "command": shareable_command(argv)}

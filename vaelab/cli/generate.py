@@ -13,6 +13,7 @@ from vaelab.cli import options as cli
 from vaelab.core.errors import UserError
 from vaelab.core.artifacts import check_writable
 from vaelab.api.trained import Trained, check_requested_latent_dim, load_trained
+from vaelab.data.classes import class_slug
 
 
 def generate_parser(exp, params_module, description: str) -> argparse.ArgumentParser:
@@ -33,7 +34,15 @@ def start_generate(exp, params_module, args) -> Trained:
     from vaelab.models.architectures.topdown import set_temperature
 
     trained.hierarchical = set_temperature(trained.decoder, trained.params.temperature)
+    choose_class(trained, getattr(args, "label", None))
     return trained
+
+
+def choose_class(trained: Trained, label) -> None:
+    """``--class``: the class a conditional model draws (an unconditional one refuses it in one line)."""
+    if label is not None:
+        trained.labels(label, 1)  # checks the name or number, and that the model takes a class at all
+        trained.label = trained.class_index(label)
 
 
 def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
@@ -41,9 +50,19 @@ def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
     from vaelab.explore import plots
 
     label = "_".join(f"{v:g}" for v in z)
-    image = trained.decode(z[None, :])
-    return plots.panels(image, trained.result(results_dir, f"z_{label}"),
-                        titles=[f"z = ({', '.join(f'{v:g}' for v in z)})"])
+    title = f"z = ({', '.join(f'{v:g}' for v in z)})"
+    if trained.conditional:
+        cls = trained.class_index(trained.label if trained.label is not None else 0)
+        label, title = f"{label}_class_{class_slug(class_name(trained, cls))}", f"{title}, {class_name(trained, cls)}"
+        image = trained.decode(z[None, :], cls)
+    else:
+        image = trained.decode(z[None, :])
+    return plots.panels(image, trained.result(results_dir, f"z_{label}"), titles=[title])
+
+
+def class_name(trained: Trained, index: int) -> str:
+    names = trained.class_names
+    return names[index] if index < len(names) else str(index)
 
 
 def decode_vectors_and_prompt(trained: Trained, args) -> None:
@@ -60,7 +79,18 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
     if getattr(args, "explore", False):
         explore(trained, args)
     elif not args.no_prompt:
-        prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
+        if trained.conditional:
+            def on_vector(z, label=None):
+                if label is not None:
+                    trained.label = label
+                save_vector_image(trained, z, args.results_dir)
+
+            names = trained.class_names or tuple(map(str, range(trained.params.N_CLASSES)))
+            prompts.latent_prompt(trained.latent_dim, on_vector, classes=lambda text: trained.class_index(
+                int(text) if text.strip().isdigit() else text), class_names=names,
+                label=trained.label if trained.label is not None else 0)
+        else:
+            prompts.latent_prompt(trained.latent_dim, lambda z: save_vector_image(trained, z, args.results_dir))
 
 
 def explore(trained: Trained, args, morph=None) -> None:
@@ -72,6 +102,8 @@ def explore(trained: Trained, args, morph=None) -> None:
     if trained.latent_dim in (2, 3):
         data, z = trained.test_codes(args.data_dir, args.limit)
         scatter = explorer.Scatter(z, data.y_test, data.class_names)
+    if trained.conditional and trained.label is None:
+        trained.label = 0  # the window explorer draws one class: --class chooses it
     explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
                            title=trained.files.prefix, seed=trained.params.seed)
 
@@ -102,9 +134,19 @@ def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
     from vaelab.explore import latent
     from vaelab.explore import plots
 
-    grid = latent.tile(trained.sample(n * n, sampler), n, n)
-    return plots.image_grid(grid, trained.result(results_dir, f"random_{sampler.name}"),
-                            title=f"{trained.files.prefix}: {n}x{n} samples, z from {sampler.describe()}"
+    what, rows, label, drawn = f"random_{sampler.name}", n, None, f"{n}x{n} samples"
+    if trained.conditional:
+        if trained.label is None:  # one row per class (the first n of a dataset with many)
+            rows = min(trained.params.N_CLASSES, max(n, 10))
+            label = np.repeat(np.arange(rows), n)
+            drawn = f"{n} samples of each class (rows: classes 0-{rows - 1})"
+        else:
+            label = trained.label
+            name = class_name(trained, label)
+            what, drawn = f"{what}_class_{class_slug(name)}", f"{n}x{n} samples of class {name}"
+    grid = latent.tile(trained.sample(rows * n, sampler, label=label), rows, n)
+    return plots.image_grid(grid, trained.result(results_dir, what),
+                            title=f"{trained.files.prefix}: {drawn}, z from {sampler.describe()}"
                                   + (f", lower latents at temperature {trained.params.temperature:g}"
                                      if trained.hierarchical else ""),
                             max_size=_native_inches(grid))
@@ -120,7 +162,7 @@ def reconstructions(trained: Trained, data_dir, limit, n: int, results_dir) -> P
     x = model_inputs(data.x_test[:n], flat=False)
     if len(x) == 0:
         raise UserError("the test set is empty; nothing to reconstruct")
-    x_hat = trained.reconstruct(x)
+    x_hat = trained.reconstruct(x, data.y_test[:n] if trained.conditional else None)
     grid = latent.tile(np.concatenate([x, x_hat]), 2, len(x))
     return plots.image_grid(grid, trained.result(results_dir, "reconstructions"),
                             title=f"{trained.files.prefix}: test images (top) and reconstructions (bottom)",
@@ -138,10 +180,10 @@ def _native_inches(grid: np.ndarray) -> float:
 
 
 def interpolation_strip(trained: Trained, x_a: np.ndarray, x_b: np.ndarray, steps: int,
-                        spherical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                        spherical: bool = False, label=None) -> tuple[np.ndarray, np.ndarray]:
     """``(alphas, images)``: the decoded path between the codes (z_mean) of images ``x_a`` and ``x_b``,
     ``steps`` points from alpha 0 (exactly x_a's code) to 1 (x_b's), along the line or the great circle."""
-    return np.linspace(0.0, 1.0, steps), trained.interpolate(x_a, x_b, steps, spherical=spherical)
+    return np.linspace(0.0, 1.0, steps), trained.interpolate(x_a, x_b, steps, spherical=spherical, label=label)
 
 
 def save_interpolation(trained: Trained, data_dir, limit, pair: tuple[int, int], steps: int, results_dir,
@@ -159,9 +201,11 @@ def save_interpolation(trained: Trained, data_dir, limit, pair: tuple[int, int],
     from vaelab.config.experiments import model_inputs
 
     x = model_inputs(data.x_test[[i, j]], flat=False)
-    rows = [interpolation_strip(trained, x[0], x[1], steps)[1]]
+    # A conditional model's path is drawn in one class: --class, else the first image's.
+    label = (trained.label if trained.label is not None else int(data.y_test[i])) if trained.conditional else None
+    rows = [interpolation_strip(trained, x[0], x[1], steps, label=label)[1]]
     if spherical:
-        rows.append(interpolation_strip(trained, x[0], x[1], steps, spherical=True)[1])
+        rows.append(interpolation_strip(trained, x[0], x[1], steps, spherical=True, label=label)[1])
     images = np.concatenate([np.concatenate([x[:1], r, x[1:]]) for r in rows])
     names = data.class_names
     titles = ([f"test {i} ({names[data.y_test[i]]})"] + [f"α = {a:.2f}" for a in np.linspace(0, 1, steps)]

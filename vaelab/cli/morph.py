@@ -15,53 +15,7 @@ from vaelab.core.errors import UserError
 from vaelab.api.train import train
 from vaelab.core.artifacts import check_writable
 from vaelab.api.trained import Trained, load_trained
-
-
-# Extra spellings accepted on command lines, keyed by the normalised form (see :func:`_norm`).
-CLASS_ALIASES = {"tshirt": "T-shirt/top", "top": "T-shirt/top", "tee": "T-shirt/top", "boot": "Ankle boot"}
-
-
-def _norm(text: str) -> str:
-    """Lower case with everything but letters and digits removed: ``"T-shirt/top"`` -> ``"tshirttop"``."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def class_slug(name: str) -> str:
-    """A file-name friendly class name: ``"T-shirt/top"`` -> ``"t-shirt-top"``, ``"Ankle boot"`` -> ``"ankle-boot"``."""
-    out, dash = [], False
-    for ch in name.lower():
-        if ch.isalnum():
-            out.append(ch)
-            dash = False
-        elif out and not dash:
-            out.append("-")
-            dash = True
-    return "".join(out).strip("-")
-
-
-def class_index(text: str, class_names: tuple[str, ...]) -> int:
-    """The index of a class given by name or number.
-
-    Case, spaces, dashes and slashes do not matter (``dress``, ``Ankle-boot``, ``ankle_boot``,
-    ``t-shirt/top``), part names and common spellings work (``t-shirt``, ``tshirt``, ``top``, ``boot``), a
-    trailing plural ``s`` is forgiven (``trousers``, ``sneakers``) and ``0``..``n-1`` are indices. Anything
-    else is a one-line :class:`UserError` listing the valid names.
-    """
-    key = _norm(str(text))
-    if str(text).strip().isdigit():
-        index = int(str(text).strip())
-        if index < len(class_names):
-            return index
-    else:
-        by_norm = {_norm(n): i for i, n in enumerate(class_names)}
-        for name, target in CLASS_ALIASES.items():
-            if target in class_names:
-                by_norm.setdefault(name, class_names.index(target))
-        for candidate in (key, key[:-1] if key.endswith("s") else None):
-            if candidate and candidate in by_norm:
-                return by_norm[candidate]
-    valid = ", ".join(class_slug(n) for n in class_names)
-    raise UserError(f"unknown class {text!r}; valid names: {valid} (or an index 0-{len(class_names) - 1})")
+from vaelab.data.classes import class_index, class_slug
 
 
 MORPH_MODES = ("morph", "interpolate")
@@ -165,7 +119,8 @@ def save_reconstructions(trained: Trained, x: np.ndarray, y: np.ndarray, class_n
     from vaelab.explore import plots
 
     idx = first_of_each_class(y, len(class_names))
-    recon = trained.decode(trained.encode(x[idx]))
+    labels = y[idx] if trained.conditional else None
+    recon = trained.decode(trained.encode(x[idx], labels), labels)
     titles = [class_names[y[i]] for i in idx] + ["reconstructed"] * len(idx)
     return plots.panels(np.concatenate([x[idx], recon]), trained.result(results_dir, "reconstructions"),
                         titles=titles, rows=2,
@@ -177,7 +132,8 @@ def save_samples(trained: Trained, n: int, results_dir, sampler, per_row: int = 
     from vaelab.explore import plots
 
     z = sampler.sample(n, trained.latent_dim, trained.params.seed)
-    return plots.panels(trained.decode(z), trained.result(results_dir, "generated"),
+    labels = np.arange(n) % trained.params.N_CLASSES if trained.conditional else None  # every class in turn
+    return plots.panels(trained.decode(z, labels), trained.result(results_dir, "generated"),
                         rows=int(np.ceil(n / per_row)),
                         suptitle=f"{trained.files.prefix}: {n} images decoded from z ~ {sampler.describe()}")
 
@@ -207,3 +163,20 @@ def save_morph_strip(trained: Trained, means: np.ndarray, a: int, b: int, class_
     return plots.panels(trained.decode(z), trained.result(results_dir, what),
                         titles=[f"α = {v:.2f}" for v in alphas], rows=int(np.ceil(n / per_row)),
                         suptitle=f"{trained.files.prefix}: {title}")
+
+
+def save_styles_by_class(trained: Trained, x: np.ndarray, y: np.ndarray, class_names, results_dir,
+                         n_styles: int = 6) -> Path:
+    """A conditional model's style/content split: the code (style) of each of the first ``n_styles`` test
+    images, decoded as every class (one row per style, one column per class; the test image on the left)."""
+    from vaelab.explore import plots
+
+    n_styles = min(n_styles, len(x))
+    codes = trained.encode(x[:n_styles], y[:n_styles])
+    k = len(class_names)
+    rows = [np.concatenate([x[i:i + 1], trained.decode(np.repeat(codes[i:i + 1], k, axis=0), np.arange(k))])
+            for i in range(n_styles)]
+    titles = (["test image"] + list(class_names)) + [""] * ((k + 1) * (n_styles - 1))
+    return plots.panels(np.concatenate(rows), trained.result(results_dir, "styles_by_class"), titles=titles,
+                        rows=n_styles, suptitle=f"{trained.files.prefix}: the style (z) of each test image "
+                                                f"(left) decoded as every class")

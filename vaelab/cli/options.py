@@ -50,7 +50,8 @@ def parser(description: str, params_cls: type[params_mod.Params],
         default = defaults.get(f.name, f.default)
         choices = f.metadata.get("choices")
         flags = (_flag(f.name), *(f.metadata.get("flags", ()) if extra_flags else ()))
-        group.add_argument(*flags, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+        bare = {"nargs": "?", "const": True} if kind is _parse_bool else {}  # --conditional = --conditional true
+        group.add_argument(*flags, dest=f.name, type=kind, default=None, metavar=f.name.upper(), **bare,
                            help=f"{f.metadata.get('help', '')} (default: {default}"
                                 f"{'; one of ' + ', '.join(map(str, choices)) if choices else ''})".replace("%", "%%"))
     common = p.add_argument_group("files and runs")
@@ -71,6 +72,9 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--no-prompt", action="store_true", help="skip the interactive latent-vector prompt")
     g.add_argument("--z", action="append", default=[], metavar="\"Z0,Z1,...\"",
                    help="decode this latent vector and save the image (repeatable)")
+    g.add_argument("--class", dest="label", metavar="CLASS",
+                   help="a conditional model (--conditional): draw this class, by name or number (default: one "
+                        "row of the sample grid per class; the prompt takes '7: 0.5 -1')")
     add_explore_option(g)
     return p
 

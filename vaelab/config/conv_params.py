@@ -39,6 +39,8 @@ CALTECH_FITS = ("crop", "squash")
 class Caltech101Params(ConvParams):
     """Caltech101 resized to a square: 3x3 kernels, strides 1, 2, 2, 2."""
 
+    N_CLASSES: ClassVar[int] = 101  # the categories, without BACKGROUND_Google
+
     latent_dim: int = entry(32, "size of the latent space", min=1, max=4096)
     intermediate_dim: int = entry(256, "units of the Dense layers next to the latent space", min=1, max=65536)
     first_kernel: int = entry(3, "conv: kernel size of convolutions 1 and 2 (and their mirrors)", min=1, max=15)

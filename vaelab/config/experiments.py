@@ -66,6 +66,10 @@ class Experiment:
     # The backend this experiment trains fastest on, used when KERAS_BACKEND is unset (and no TensorFlow-only
     # option asks for TensorFlow): benchmarks/versus.py measured the dense MNIST VAE faster on JAX.
     backend: str | None = None
+    # The validation split held out from the training set (vaelab.data.splits): the last fraction of it, or of
+    # each class's images.
+    validation_fraction: float = 1 / 6
+    validation_per_class: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -74,6 +78,22 @@ class Experiment:
     def dataset(self, params, data_dir, limit=None):
         """The dataset these params were (or will be) trained on: every data load goes through here."""
         return self.load_data(data_dir, limit, **(self.data_options(params) if self.data_options else {}))
+
+    def with_validation(self, data, params):
+        """``data`` with its validation images (``params.validate_on``: held out from the training set, or the
+        test set); binarized MNIST's held-out images are binarized once, with their own fixed seed, as its test
+        images are."""
+        from vaelab.data import splits
+
+        prepare = None
+        if self.binarize:
+            from vaelab.data.binarized import VALIDATION_BINARIZATION_SEED, static_binarization
+
+            def prepare(x):
+                return static_binarization(x, seed=VALIDATION_BINARIZATION_SEED)
+
+        return splits.with_validation(data, params.validate_on, self.validation_fraction, self.validation_per_class,
+                                      prepare)
 
     def files(self, params, models_dir, model: str | None = None, shipped: bool = False) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix, path or directory), else by the params; with ``shipped``,
@@ -147,12 +167,16 @@ class Experiment:
         return " ".join(["python", self.train_script, *preset, *changed])
 
 
-def model_inputs(x: np.ndarray, flat: bool) -> np.ndarray:
-    """Images in a model's input layout: uint8 scaled to float32 in [0, 1], flattened for ``flat`` encoders."""
+def model_inputs(x: np.ndarray, flat: bool, packed: bool = False) -> np.ndarray:
+    """Images in a model's input layout: uint8 scaled to float32 in [0, 1], flattened for ``flat`` encoders.
+    ``packed``: the images carry their labels as a last channel (a conditional model's inputs,
+    :func:`vaelab.models.conditional.pack`), which flattening puts after the pixels."""
     if x.dtype == np.uint8:
         from vaelab.data.datasets import to_float
 
         x = to_float(x)
+    if packed and flat and x.ndim == 4:
+        return np.concatenate([x[..., :-1].reshape(len(x), -1), x[:, 0, 0, -1:]], axis=1)
     return x.reshape(len(x), -1) if flat else x
 
 
@@ -234,13 +258,16 @@ MNIST_BINARIZED = Experiment("mnist_binarized", params_mod.BinarizedMnistParams,
                              "mnist_binarized_train.py", "mnist_binarized_params", binarize=True, classifier="mnist")
 FASHION_MNIST = Experiment("fashion_mnist", params_mod.FashionMnistParams, _fashion_mnist, "fashion_mnist_train.py",
                            "fashion_mnist_params", report=mse_report)
-CIFAR10 = Experiment("cifar10", conv_params.Cifar10Params, _cifar10, "cifar10_train.py", "cifar10_params")
+CIFAR10 = Experiment("cifar10", conv_params.Cifar10Params, _cifar10, "cifar10_train.py", "cifar10_params",
+                     validation_fraction=0.1)
 # The original scripts named the Caltech101 models object101_…; both spellings are read.
 CALTECH101_92 = Experiment("caltech101_92", conv_params.Caltech101_92Params, _caltech101(92), "caltech101_92_train.py",
                            "caltech101_92_params", data_options=_caltech_fit,
+                           validation_fraction=0.1, validation_per_class=True,
                            legacy_prefixes=(("caltech101_92_", "object101_92_"), ("caltech101_92_", "object101_")))
 CALTECH101_128 = Experiment("caltech101_128", conv_params.Caltech101_128Params, _caltech101(128),
                             "caltech101_128_train.py", "caltech101_128_params", data_options=_caltech_fit,
+                            validation_fraction=0.1, validation_per_class=True,
                             legacy_prefixes=(("caltech101_128_", "object101_128_"),
                                              ("caltech101_128_", "object101_")))
 

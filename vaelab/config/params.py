@@ -49,6 +49,7 @@ class Params:
     DATASET: ClassVar[str] = ""
     NAME_TEMPLATE: ClassVar[str] = ""
     IMAGE_SHAPE: ClassVar[tuple[int, int, int]] = (28, 28, 1)
+    N_CLASSES: ClassVar[int] = 10  # labels of the dataset (a conditional model's classes)
     # Entries of older params files that are now fixed by the dataset: read when they hold the dataset's value.
     FIXED: ClassVar[dict[str, Any]] = {}
 
@@ -70,6 +71,11 @@ class Params:
     patience: int = entry(0, "stop after this many epochs without a better validation loss, keeping the best "
                              "weights (0: never stop early)", min=0, max=100_000)
     seed: int = entry(0, "random seed for weights, shuffling and sampling", min=0, max=2**31 - 1)
+    validate_on: str = entry("split", "the images of per-epoch validation, early stopping and the best checkpoint: "
+                                      "split (held out from the training set: the last 10,000 of MNIST's and "
+                                      "Fashion-MNIST's, the last 5,000 of CIFAR-10's, the last 10 % of each "
+                                      "Caltech101 class's) or test (the test set, as the original scripts did)",
+                             choices=("split", "test"))
     epsilon_std: float = entry(1.0, "standard deviation of the sampling noise eps (1.0 is the true VAE)",
                                min=0.0, max=100.0)
 
@@ -91,6 +97,11 @@ class Params:
                                     "priors with the standard deviations times this (1: the model's own samples; "
                                     "0: the prior means, so a code always decodes to the same image)", min=0.0,
                                max=10.0)
+
+    conditional: bool = entry(False, "train a class-conditional VAE, p(x | z, label): generate a chosen class "
+                                     "(--class); the label enters encoder and decoder", flags=())
+    label_embedding: int = entry(0, "conditional: width of the learned label embedding (0: one-hot)", min=0,
+                                 max=1024)
 
     # options of the parts
     mixtures: int = entry(1, "with likelihood discretized_logistic: logistic components per pixel", min=1, max=64)
@@ -163,6 +174,8 @@ class Params:
             tokens.append(f"warm{self.kl_warmup}")
         if self.free_bits != base.free_bits:
             tokens.append(f"fb{self.free_bits:g}")
+        if self.conditional:
+            tokens.append(f"cond{self.label_embedding or ''}")
         return tokens
 
     def with_generation_choices(self, args) -> "Params":
@@ -264,6 +277,7 @@ def load_json(cls: type[Params], path) -> Params:
         raise UserError(f"{path}: not a readable params JSON file ({e})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a params JSON object")
+    data.setdefault("validate_on", "test")  # written before the validation split: those runs validated on test
     return cls.from_dict(data, source=str(path))
 
 

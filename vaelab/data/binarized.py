@@ -15,10 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 TEST_BINARIZATION_SEED = 2015  # fixed: every model is scored on the same binary test images
+VALIDATION_BINARIZATION_SEED = 2016  # the validation images held out of the training set, drawn once likewise
 
 
 def static_binarization(x: np.ndarray, seed: int = TEST_BINARIZATION_SEED) -> np.ndarray:
     """One Bernoulli draw per pixel with probability the grey level, from a seeded generator (float32 0/1)."""
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / np.float32(255.0)
     rng = np.random.default_rng(seed)
     return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
 

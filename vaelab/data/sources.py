@@ -40,7 +40,8 @@ FASHION_MD5 = {
 
 @dataclass
 class Dataset:
-    """Train and test images (N, H, W, C) with integer labels and the class names."""
+    """Train and test images (N, H, W, C) with integer labels and the class names; after
+    :func:`vaelab.data.splits.with_validation`, the validation images too (``x_val``, ``y_val``)."""
 
     name: str
     x_train: np.ndarray
@@ -49,6 +50,9 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...] = field(default=())
     source: str = ""
+    x_val: np.ndarray | None = field(default=None, repr=False)
+    y_val: np.ndarray | None = field(default=None, repr=False)
+    validation: str = ""  # how x_val was chosen, in words
 
     def limit(self, n: int | None) -> "Dataset":
         """The first ``n`` training and test examples (all when ``n`` is None)."""

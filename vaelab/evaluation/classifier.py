@@ -83,6 +83,12 @@ def predict(model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     return np.asarray(model.predict(as_images(x), batch_size=batch_size, verbose=0))
 
 
+def decode_all(decoder, z: np.ndarray, labels=None, batch_size: int = 1000) -> np.ndarray:
+    """The decoder's images of ``z`` (with each one's label for a conditional decoder)."""
+    inputs = z if labels is None else [z, np.asarray(labels, dtype=np.int32).reshape(-1, 1)]
+    return np.asarray(decoder.predict(inputs, batch_size=batch_size, verbose=0))
+
+
 def accuracy_of(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predict(model, x).argmax(axis=1) == np.asarray(y)))
 
@@ -116,23 +122,46 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     flat = len(vae.encoder.inputs[0].shape) == 2
     own = exp.dataset(params, data_dir, None)
 
+    cond = vae.conditional
+
     def codes():
-        return metrics.encode_gaussian(vae.encoder, model_inputs(own.x_train, flat))[0]
+        return metrics.encode_gaussian(vae.encoder, model_inputs(own.x_train, flat),
+                                       labels=own.y_train if cond else None)[0]
 
     chosen = samplers.load_or_fit(parts.sampler(params, sampler), files, codes, seed=params.seed)
     n = min(n_samples, len(data.x_test), len(data.x_train))
     z = chosen.sample(n, vae.latent_dim, seed).astype(np.float32)
     decoder = image_decoder(vae)
     set_temperature(decoder, params.temperature)  # a hierarchical model's lower latents, as generate draws them
-    samples = predict(decoder, z).reshape((n, *shape))
-    test_inputs = model_inputs(own.limit(limit).x_test, flat)  # what the VAE was scored on
+    # A conditional model draws the classes in turn, as many of each as the test set would hold at that count.
+    drawn = np.arange(n) % vae.n_classes if cond else None
+    samples = decode_all(decoder, z, drawn).reshape((n, *shape))
+    own_test = own.limit(limit)
+    test_inputs = model_inputs(own_test.x_test, flat)  # what the VAE was scored on
+    test_labels = own_test.y_test if cond else None
     if vae.hierarchical:  # the lower latents from their posteriors, as the training loss had them
-        recon = vae.reconstruct(test_inputs).reshape((len(test_inputs), *shape))
+        if cond:
+            from vaelab.models.conditional import pack
+
+            packed = model_inputs(pack(own_test.x_test, own_test.y_test), flat, packed=True)
+            recon = vae.reconstruct(packed).reshape((len(test_inputs), *shape))
+        else:
+            recon = vae.reconstruct(test_inputs).reshape((len(test_inputs), *shape))
     else:
-        mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs)
-        recon = predict(decoder, mean.astype(np.float32)).reshape((len(test_inputs), *shape))
+        mean, _ = metrics.encode_gaussian(vae.encoder, test_inputs, labels=test_labels)
+        recon = decode_all(decoder, mean.astype(np.float32), test_labels).reshape((len(test_inputs), *shape))
     real = features(model, data.x_test[:n])
-    return {
+    extra = {}
+    if cond:
+        fake = features(model, samples)
+        per_class = {}
+        for c in range(vae.n_classes):
+            a, b = real[data.y_test[:n] == c], fake[drawn == c]
+            if min(len(a), len(b)) > 1:
+                per_class[str(c)] = metrics.frechet_distance(a, b)
+        extra = {"conditional_accuracy": accuracy_of(model, samples, drawn),
+                 "conditional_fid_per_class": per_class}
+    return {**extra,
         "fid": metrics.frechet_distance(real, features(model, samples)),
         "fid_samples": n,
         "fid_sampler": chosen.name,

@@ -37,8 +37,9 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
     likelihood is a probability of these images."""
     from vaelab.evaluation import metrics
 
-    discrete = vae.likelihood.is_probability_of(x)
-    dims = int(np.prod(x.shape[1:]))
+    images = x[..., :-1] if vae.conditional else x  # a conditional model's inputs end in their labels
+    discrete = vae.likelihood.is_probability_of(images)
+    dims = int(np.prod(images.shape[1:]))
     started = time.perf_counter()
     terms = metrics.elbo(vae, x, samples=elbo_samples, seed=seed)
     elbo_seconds = time.perf_counter() - started
@@ -53,7 +54,7 @@ def evaluate_model(vae, x: np.ndarray, k: int, seed: int = 0, elbo_samples: int 
         "elbo_seconds": round(elbo_seconds, 2),
         "latent_layers": metrics.latent_layers(vae, x, seed=seed),
         "likelihood": vae.likelihood.name,
-        "binary_data": is_binary(x),
+        "binary_data": is_binary(images),
     }
     if k:
         started = time.perf_counter()
@@ -90,7 +91,12 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
                                          f"({r['fid_samples']} images each, {r['fid_features']}-d features of "
                                          f"{r['classifier']})"))
         rows.append(("classifier accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
-                                            f"{r['classifier_accuracy_test']:.4f} on the test images"))
+                                            f"{r['classifier_accuracy_test']:.4f} on the test images"
+                     + (f", {r['conditional_accuracy']:.4f} on samples of the classes asked for"
+                        if "conditional_accuracy" in r else "")))
+        if r.get("conditional_fid_per_class"):
+            per = r["conditional_fid_per_class"]
+            rows.append(("Fréchet distance per class", ", ".join(f"{c}: {v:.1f}" for c, v in per.items())))
     if not r["binary_data"] and r["likelihood"] == "bernoulli":
         rows.append(("note", "Bernoulli decoder on non-binary pixels: a cross-entropy, not a likelihood "
                              "(--dataset mnist_binarized gives comparable numbers)"))

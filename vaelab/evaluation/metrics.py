@@ -28,11 +28,15 @@ def to_numpy(value) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(value))
 
 
-def encode_gaussian(encoder, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """(z_mean, z_log_var) of q(z|x) for every example, float64."""
+def encode_gaussian(encoder, x: np.ndarray, batch_size: int = 1024, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    """(z_mean, z_log_var) of q(z|x) for every example, float64 (a conditional encoder's q(z|x, label) given
+    each example's ``labels``)."""
     means, log_vars = [], []
     for start in range(0, len(x), batch_size):
-        out = encoder(np.asarray(x[start:start + batch_size]), training=False)
+        batch = np.asarray(x[start:start + batch_size])
+        if labels is not None:
+            batch = [batch, np.asarray(labels[start:start + batch_size], dtype=np.int32).reshape(-1, 1)]
+        out = encoder(batch, training=False)
         means.append(to_numpy(out[0]))
         log_vars.append(to_numpy(out[1]))
     return np.concatenate(means).astype(np.float64), np.concatenate(log_vars).astype(np.float64)
@@ -118,11 +122,11 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
         batch = transform(batch) if transform is not None else batch
-        features = vae.encoder(ops.convert_to_tensor(batch, dtype="float32"), training=False)
+        features = vae.encode_batch(ops.convert_to_tensor(batch, dtype="float32"))[0]
         layers = [(features[0], kl_per_dimension(features[0], features[1]))]
         if vae.hierarchical:
             z = vae.posterior_draw(features, generator)
-            for dist in vae.decoder.latent_distributions([z, *features[2:]])[3]:
+            for dist in vae.decoder.latent_distributions(vae.decoder_inputs(z, features))[3]:
                 q_p = [dist[k] for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
                 layers.append((q_p[0], gaussian_kl(*q_p)))
         batch_sums = []

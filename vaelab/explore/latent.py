@@ -13,25 +13,31 @@ def _first_output(out):
     return out[0] if isinstance(out, (list, tuple)) else out
 
 
-def encode(encoder, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """z_mean of each input (an encoder with outputs ``[z_mean, z_log_var]`` works too)."""
-    return np.asarray(_first_output(encoder.predict(x, batch_size=batch_size, verbose=0)))
+def _with(labels, first):
+    return first if labels is None else [first, np.asarray(labels, dtype=np.int32).reshape(-1, 1)]
 
 
-def decode(decoder, z: np.ndarray, image_shape: tuple[int, ...], batch_size: int = 1024) -> np.ndarray:
-    """Decoded images of the latent vectors ``z``, shaped (N, *image_shape)."""
+def encode(encoder, x: np.ndarray, batch_size: int = 1024, labels=None) -> np.ndarray:
+    """z_mean of each input (an encoder with outputs ``[z_mean, z_log_var]`` works too); a conditional encoder
+    takes each input's ``labels`` too."""
+    return np.asarray(_first_output(encoder.predict(_with(labels, x), batch_size=batch_size, verbose=0)))
+
+
+def decode(decoder, z: np.ndarray, image_shape: tuple[int, ...], batch_size: int = 1024, labels=None) -> np.ndarray:
+    """Decoded images of the latent vectors ``z`` (with their ``labels`` for a conditional decoder), shaped
+    (N, *image_shape)."""
     z = np.asarray(z, dtype=np.float32).reshape(-1, decoder.inputs[0].shape[-1])
-    out = np.asarray(decoder.predict(z, batch_size=batch_size, verbose=0))
+    out = np.asarray(decoder.predict(_with(labels, z), batch_size=batch_size, verbose=0))
     return out.reshape((len(z), *image_shape))
 
 
-def decode_small(decoder, z: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+def decode_small(decoder, z: np.ndarray, image_shape: tuple[int, ...], labels=None) -> np.ndarray:
     """:func:`decode` for a few vectors: a direct call of the decoder, without ``predict``'s per-call set-up
     (milliseconds instead of tens of them), for interactive use."""
     from keras import ops
 
     z = np.asarray(z, dtype=np.float32).reshape(-1, decoder.inputs[0].shape[-1])
-    out = ops.convert_to_numpy(decoder(z, training=False))
+    out = ops.convert_to_numpy(decoder(_with(labels, z), training=False))
     return np.asarray(out).reshape((len(z), *image_shape))
 
 

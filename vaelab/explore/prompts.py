@@ -45,22 +45,52 @@ def parse_latent(text: str, dim: int) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def latent_prompt(dim: int, on_vector: Callable[[np.ndarray], None],
-                  input_fn: Callable[[str], str] = input, print_fn: Callable[[str], None] = print) -> int:
-    """Ask for latent vectors until ``q``/EOF/Ctrl-C; call ``on_vector`` for each valid one. Returns 0."""
-    example = ", ".join(["0.5", "-1.0", "0.0", "1.2"][:dim] + ["0"] * max(0, dim - 4))
-    print_fn(f"Type a latent vector of {dim} numbers (e.g. {example}) to decode it; q to quit.")
-    while True:
+def parse_class_and_latent(text: str, dim: int, classes: Callable[[str], int]) -> tuple[int | None, np.ndarray]:
+    """``"7: 0.5 -1"`` -> ``(class index, z)``; without ``CLASS:`` the class is None. ``classes`` turns the
+    typed class into its index and raises (any exception with a message) for an unknown one."""
+    label = None
+    if isinstance(text, str) and ":" in text:
+        head, text = text.split(":", 1)
         try:
-            text = input_fn(f"z ({dim} numbers)> ")
+            label = classes(head.strip())
+        except Exception as e:  # noqa: BLE001 - the resolver's message is the answer
+            raise ParseError(str(e).removeprefix("error: ")) from None
+    return label, parse_latent(text, dim)
+
+
+def latent_prompt(dim: int, on_vector: Callable[..., None],
+                  input_fn: Callable[[str], str] = input, print_fn: Callable[[str], None] = print,
+                  classes: Callable[[str], int] | None = None, class_names: tuple[str, ...] = (),
+                  label: int = 0) -> int:
+    """Ask for latent vectors until ``q``/EOF/Ctrl-C; call ``on_vector`` for each valid one. Returns 0.
+
+    With ``classes`` (a conditional model) a class may come first, ``7: 0.5 -1``; it stays chosen for the
+    vectors after it, and ``on_vector(z, label)`` gets it."""
+    example = ", ".join(["0.5", "-1.0", "0.0", "1.2"][:dim] + ["0"] * max(0, dim - 4))
+    if classes is None:
+        print_fn(f"Type a latent vector of {dim} numbers (e.g. {example}) to decode it; q to quit.")
+    else:
+        print_fn(f"Type a latent vector of {dim} numbers (e.g. {example}) to decode it as the current class, or "
+                 f"a class first ({class_names[-1] if class_names else 1}: {example}); q to quit.")
+    while True:
+        shown = f", class {class_names[label] if label < len(class_names) else label}" if classes else ""
+        try:
+            text = input_fn(f"z ({dim} numbers{shown})> ")
         except (EOFError, KeyboardInterrupt):
             print_fn("")
             return 0
         if text.strip().lower() in QUIT_WORDS:
             return 0
         try:
-            z = parse_latent(text, dim)
+            if classes is None:
+                z, chosen = parse_latent(text, dim), None
+            else:
+                chosen, z = parse_class_and_latent(text, dim, classes)
         except ParseError as e:
             print_fn(f"  {e}")
             continue
-        on_vector(z)
+        if classes is None:
+            on_vector(z)
+        else:
+            label = label if chosen is None else chosen
+            on_vector(z, label)

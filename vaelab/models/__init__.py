@@ -7,7 +7,9 @@
 - ``architectures/``: one builder module per architecture family (its own map in its ``__init__``).
 - ``samplers``, ``second_stage``: where generated latent vectors come from, fitted after training.
 - ``registry``: the parts by name, one list per kind; it imports the parts, no part imports it.
-- ``vae``: the :class:`~vaelab.models.vae.VAE` (loss on every backend), the saved encoder/decoder, ``build_vae``.
+- ``vae``: the :class:`~vaelab.models.vae.VAE` (loss on every backend) and its class-conditional subclass, the
+  saved encoder/decoder, ``build_vae``.
+- ``conditional``: the class-conditional VAE's label inputs, packing labels into the input arrays, its builders.
 - ``saving``: registers every class a file may name, then loads it.
 - ``modelfile``: the params of a model file read from its shapes (Keras 2 files without a params sidecar).
 

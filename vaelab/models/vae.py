@@ -25,7 +25,7 @@ from vaelab.models import registry as parts
 from vaelab.models.gaussian import kl_divergence, kl_per_dimension, log_q_minus_log_p
 from vaelab.models.layers import DiscretizedLogisticMean, Sampling
 
-__all__ = ["VAE", "DiscretizedLogisticMean", "image_decoder", "mean_encoder", "build_vae", "kl_divergence"]
+__all__ = ["VAE", "ConditionalVAE", "DiscretizedLogisticMean", "image_decoder", "mean_encoder", "build_vae", "kl_divergence"]
 
 
 def _scale_for_replicas(loss):
@@ -92,14 +92,15 @@ class VAE(keras.Model):
 
     # --- the forward pass -------------------------------------------------------------------------
 
+    conditional = False  # ConditionalVAE (vaelab.models.conditional): the inputs carry their labels
+
     def call(self, x, training=False):
         """One pass over ``x``: ``k`` samples per example with the IWAE objective, else one. When the targets
-        differ from ``x`` (binarized, or repeated as the samples are) they come back as ``"x"``."""
-        target = None
-        if self.binarize and training:
-            u = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=self.binarize_generator)
-            x = target = ops.cast(u < x, x.dtype)
-        features = self.encoder(x, training=training)
+        differ from ``x`` (binarized, repeated as the samples are, or the images without their labels) they come
+        back as ``"x"``."""
+        binarize = self.binarize and training
+        features, x = self.encode_batch(x, training, binarize)
+        target = x if binarize or self.conditional else None
         k = self.objective.samples
         if k > 1:
             features = [ops.repeat(f, k, axis=0) for f in features]
@@ -108,12 +109,24 @@ class VAE(keras.Model):
         out = self._decode(z, features, training)
         return out if target is None else {**out, "x": ops.cast(target, "float32")}
 
+    def encode_batch(self, x, training=False, binarize=False):
+        """``(encoder features [z_mean, z_log_var, ...], the images they describe)`` of an input batch; with
+        ``binarize`` the images are redrawn as Bernoulli(grey level) first."""
+        if binarize:
+            u = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=self.binarize_generator)
+            x = ops.cast(u < x, x.dtype)
+        return list(self.encoder(x, training=training)), x
+
+    def decoder_inputs(self, z, features):
+        """What the decoder takes for ``z``: a hierarchical decoder also the encoder's bottom-up features."""
+        return [z, *features[2:]] if self.hierarchical else z
+
     def _decode(self, z, features, training=False) -> dict:
         z_mean, z_log_var = features[0], features[1]
         if self.hierarchical:
-            params, kl_lower, log_qp_lower = self.decoder([z, *features[2:]], training=training)
+            params, kl_lower, log_qp_lower = self.decoder(self.decoder_inputs(z, features), training=training)
         else:
-            params = self.decoder(z, training=training)
+            params = self.decoder(self.decoder_inputs(z, features), training=training)
             kl_lower = log_qp_lower = ops.zeros(ops.shape(z)[:1], dtype="float32")
         kl_dims = kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32"))
         return {"params": params, "z_mean": z_mean, "z_log_var": z_log_var, "kl_dims": kl_dims,
@@ -167,8 +180,7 @@ class VAE(keras.Model):
         """``log_px``, ``log_qp`` and ``kl`` for ``samples`` draws of z ~ q(z|x) per example (rows of example i
         are i*samples .. i*samples + samples - 1); the encoder runs once per example. The noise comes from
         ``seed_generator`` (and a hierarchical decoder's own generator), so a reseeded model repeats exactly."""
-        x = ops.convert_to_tensor(x, dtype="float32")
-        features = self.encoder(x, training=False)
+        features, x = self.encode_batch(ops.convert_to_tensor(x, dtype="float32"))
         if samples > 1:
             features = [ops.repeat(f, samples, axis=0) for f in features]
             x = ops.repeat(x, samples, axis=0)
@@ -191,11 +203,10 @@ class VAE(keras.Model):
 
         parts_ = []
         for start in range(0, len(x), batch_size):
-            features = self.encoder(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"))
+            features = self.encode_batch(ops.convert_to_tensor(x[start:start + batch_size], dtype="float32"))[0]
+            out = self.decoder(self.decoder_inputs(features[0], features))
             if self.hierarchical:
-                out = self.decoder([features[0], *features[2:]])[0]
-            else:
-                out = self.decoder(features[0])
+                out = out[0]
             parts_.append(ops.convert_to_numpy(self.likelihood.mean(out)))
         return np.concatenate(parts_)
 
@@ -223,6 +234,35 @@ class VAE(keras.Model):
         for part in ("encoder", "decoder"):
             config[part] = keras.saving.deserialize_keras_object(config[part], custom_objects=custom_objects)
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class ConditionalVAE(VAE):
+    """:class:`~vaelab.models.vae.VAE` whose inputs carry their labels (:func:`vaelab.models.conditional.pack`), and whose encoder and
+    decoder take them as a second input."""
+
+    conditional = True
+
+    def __init__(self, encoder, decoder, n_classes: int, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.n_classes = int(n_classes)
+
+    def encode_batch(self, x, training=False, binarize=False):
+        from vaelab.models.conditional import unpack
+
+        image, label = unpack(x)
+        if binarize:
+            u = keras.random.uniform(ops.shape(image), dtype=image.dtype, seed=self.binarize_generator)
+            image = ops.cast(u < image, image.dtype)
+        features = self.encoder([image, label], training=training)
+        return [*features, label], image
+
+    def decoder_inputs(self, z, features):
+        label = features[-1]
+        return [z, label, *features[2:-1]] if self.hierarchical else [z, label]
+
+    def get_config(self):
+        return {**super().get_config(), "n_classes": self.n_classes}
 
 
 @keras.saving.register_keras_serializable(package="vaelab")
@@ -276,25 +316,38 @@ def image_decoder(vae: VAE) -> keras.Model:
     if getattr(lik, "from_logits", True) is False:
         return vae.decoder
     z = keras.Input(shape=(vae.latent_dim,), name="z")
-    out = vae.decoder(z)
+    inputs = [z, keras.Input(shape=(1,), dtype="int32", name="label")] if vae.conditional else z
+    out = vae.decoder(inputs)
     if vae.hierarchical:
         out = out[0]
     if lik.mean_activation():
         mean = keras.layers.Activation(lik.mean_activation(), name="x_hat_mean")(out)
     else:
         mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean")(out)
-    return keras.Model(z, mean, name="decoder")
+    return keras.Model(inputs, mean, name="decoder")
 
 
-def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int = 1) -> VAE:
+def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int = 1,
+              n_classes: int | None = None) -> VAE:
     """The VAE the params describe, for images of ``image_shape``: the architecture's encoder and decoder, the
     likelihood, the objective and its options (the KL warm-up's epochs counted in optimizer steps of
-    ``steps_per_epoch``)."""
+    ``steps_per_epoch``); with ``params.conditional`` the class-conditional one over ``n_classes`` labels (default:
+    the dataset's, ``params.N_CLASSES``)."""
     arch = parts.architecture(params)
     lik = parts.likelihood(params, image_shape[-1])
-    encoder, decoder = arch.build(params, tuple(image_shape), lik.param_channels())
     objective = parts.objective(params)
-    return VAE(encoder, decoder, likelihood=lik.name, likelihood_options=lik.options(), objective=objective.name,
+    extra = {}
+    if params.conditional:
+        from vaelab.models import conditional
+
+        extra["n_classes"] = int(n_classes or params.N_CLASSES)
+        encoder, decoder = conditional.build_parts(arch, params, tuple(image_shape), lik.param_channels(),
+                                                   extra["n_classes"])
+        cls = ConditionalVAE
+    else:
+        encoder, decoder = arch.build(params, tuple(image_shape), lik.param_channels())
+        cls = VAE
+    return cls(encoder, decoder, **extra, likelihood=lik.name, likelihood_options=lik.options(), objective=objective.name,
                iwae_k=objective.samples, kl_weight=params.kl_weight, kl_warmup_steps=params.kl_warmup * steps_per_epoch,
                free_bits=params.free_bits, epsilon_std=params.epsilon_std, seed=params.seed, binarize=binarize,
                binarize_seed=params.seed + 1 if binarize else None,
