@@ -25,6 +25,7 @@ def start_generate(exp, params_module, args) -> Trained:
     from vaelab.explore import plots
 
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    check_web_port(args)
     plots.setup(args.show)
     check_writable(args.results_dir)
     trained = load_trained(exp, params, args.models_dir, args.model, shipped=True)
@@ -34,6 +35,14 @@ def start_generate(exp, params_module, args) -> Trained:
 
     trained.hierarchical = set_temperature(trained.decoder, trained.params.temperature)
     return trained
+
+
+def check_web_port(args) -> None:
+    """With ``--explore web``, a port in use is one ``error:`` line before any model or data is loaded."""
+    if getattr(args, "explore", False) == "web":
+        from vaelab.explore.webexplorer import check_port
+
+        check_port(args.host, args.port)
 
 
 def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
@@ -65,15 +74,22 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
 
 def explore(trained: Trained, args, morph=None) -> None:
     """``--explore``: the live explorer on ``trained``'s decoder, over the test set's scatter when the latent
-    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.cli.morph.morph_control`)."""
+    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.cli.morph.morph_control`);
+    in a window, or with ``--explore web`` served to a browser on ``--host``:``--port`` until Ctrl-C."""
     from vaelab.explore import explorer
 
     scatter = None
-    if trained.latent_dim in (2, 3):
+    if trained.latent_dim in (2, 3) and not getattr(args, "no_scatter", False):
         data, z = trained.test_codes(args.data_dir, args.limit)
         scatter = explorer.Scatter(z, data.y_test, data.class_names)
-    explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
-                           title=trained.files.prefix, seed=trained.params.seed)
+    if getattr(args, "explore", "window") == "web":
+        from vaelab.explore import webexplorer
+
+        webexplorer.serve(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                          title=trained.files.prefix, seed=trained.params.seed, host=args.host, port=args.port)
+    else:
+        explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                               title=trained.files.prefix, seed=trained.params.seed)
 
 
 def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:

@@ -27,10 +27,10 @@ import json
 import math
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -262,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.OK, ex.answer(z, label))
         except BadRequest as e:
             self._json(e.status, {"error": str(e)})
-        except Exception as e:  # a bug or a failing decoder: answered, and the server goes on
+        except Exception as e:  # noqa: BLE001 -- a bug or a failing decoder: answered, and the server goes on
             print(f"explorer: {method} {url.path} failed: {type(e).__name__}: {e}", file=sys.stderr)
             self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(e).__name__}"})
 
@@ -291,6 +291,11 @@ def make_server(explorer: WebExplorer, host: str = DEFAULT_HOST, port: int = DEF
         raise UserError(f"cannot serve the explorer on {host}:{port}: {e.strerror or e}") from None
     server.daemon_threads = True
     return server
+
+
+def check_port(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Fail early (before a model loads) with the one-line error :func:`make_server` would give later."""
+    make_server(WebExplorer(lambda z: z, 1), host, port).server_close()
 
 
 def url_lines(server: ThreadingHTTPServer) -> list[str]:
