@@ -94,3 +94,28 @@ def test_vaelab_explore_errors_are_one_line_and_come_before_loading(tmp_path, mo
                                        "--port N, or --port 0 for any free one\n")
     assert vaelab("explore") == 2
     assert "error: vaelab explore needs a dataset first" in capsys.readouterr().err
+
+
+def test_vaelab_explore_fashion_mnist_has_the_class_morph_over_the_test_means(tmp_path, monkeypatch):
+    from conftest import ROOT
+    from test_fashion import write_fashion_idx
+
+    from vaelab.api.trained import load_trained
+    from vaelab.config import params as params_mod
+    from vaelab.config.experiments import FASHION_MNIST
+    from vaelab.data.datasets import FASHION_CLASSES, load_fashion_mnist
+    from vaelab.explore.latent import class_means
+
+    served = Served(monkeypatch)
+    data, _ = write_fashion_idx(tmp_path / "data", n_train=20, n_test=100)
+    shipped, prefix = ROOT / "pretrained", "fashion_mnist_ld_3_e_12"
+    assert vaelab("explore", "fashion_mnist", "--web", "--models-dir", shipped, "--model", prefix,
+                  "--data-dir", data, "--alpha-max", "1.5") == 0
+    ((kind, (_, latent_dim), kw),) = served.calls
+    morph = kw["morph"]
+    assert kind == "web" and latent_dim == 3 and kw["scatter"].z.shape == (100, 3)
+    assert (morph.a, morph.b, morph.alpha_max) == (0, 3, 1.5) and list(morph.class_names) == list(FASHION_CLASSES)
+    trained = load_trained(FASHION_MNIST, params_mod.FashionMnistParams(), shipped, prefix)
+    ds = load_fashion_mnist(data)
+    means = class_means(trained.encode(ds.x_test), ds.y_test, 10)
+    np.testing.assert_allclose(morph.fn(7, 9, 0.5), means[7] + 0.5 * means[9], atol=1e-5)
