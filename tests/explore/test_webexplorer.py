@@ -320,7 +320,7 @@ def test_a_click_on_the_scatter_in_chromium_shows_the_decoders_image_of_that_poi
 # --- a generate script with --explore web -----------------------------------------------------------------------
 
 
-def test_a_generate_script_serves_with_explore_web_and_stops_on_ctrl_c(trained_mnist, tmp_path):
+def test_a_generate_script_serves_with_explore_web_and_stops_on_sigterm(trained_mnist, tmp_path):
     models, data, prefix = trained_mnist
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "mnist_2d_latent_space_and_generate.py"), "--explore", "web",
@@ -344,7 +344,7 @@ def test_a_generate_script_serves_with_explore_web_and_stops_on_ctrl_c(trained_m
         port = url.rsplit(":", 1)[1].strip("/")
         assert proc.stdout.readline().startswith(f"on a remote machine, forward the port from your own: ssh -L "
                                                  f"{port}:localhost:{port} USER@SERVER")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # a plain kill stops it as Ctrl-C does
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

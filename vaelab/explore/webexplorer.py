@@ -25,6 +25,7 @@ import errno
 import io
 import json
 import math
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -313,15 +314,24 @@ def url_lines(server: ThreadingHTTPServer) -> list[str]:
 def serve(decode: Callable, latent_dim: int, scatter: Scatter | None = None, morph: Morph | None = None,
           classes: Sequence[str] | None = None, title: str = "", seed: int = 0, host: str = DEFAULT_HOST,
           port: int = DEFAULT_PORT) -> WebExplorer:
-    """Serve the explorer until Ctrl-C (or SIGTERM's KeyboardInterrupt); prints the URL and opens nothing."""
+    """Serve the explorer until Ctrl-C or SIGTERM; prints the URL and the ssh hint, and opens nothing."""
     explorer = WebExplorer(decode, latent_dim, scatter=scatter, morph=morph, classes=classes, title=title, seed=seed)
     server = make_server(explorer, host, port)
     for line in url_lines(server):
         print(line, flush=True)
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("explorer: stopped", flush=True)
     finally:
         server.server_close()
+        if main:
+            signal.signal(signal.SIGTERM, before)
     return explorer
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (a plain ``kill``) stops the server as Ctrl-C does."""
+    raise KeyboardInterrupt
