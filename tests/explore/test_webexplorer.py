@@ -341,6 +341,9 @@ def test_a_generate_script_serves_with_explore_web_and_stops_on_sigterm(trained_
         with _local(url + "api/info", timeout=30) as r:
             info = json.loads(r.read())
         assert info["latent_dim"] == 2 and info["title"] == prefix and len(info["scatter"]["labels"]) == 128
+        req = urllib.request.Request(url + "api/decode", data=json.dumps({"z": [0.5, -1.0]}).encode())
+        with _local(req, timeout=30) as r:  # the real Keras decoder, called from a server thread
+            decoded = png_pixels(json.loads(r.read())["png"])
         port = url.rsplit(":", 1)[1].strip("/")
         assert proc.stdout.readline().startswith(f"on a remote machine, forward the port from your own: ssh -L "
                                                  f"{port}:localhost:{port} USER@SERVER")
@@ -351,5 +354,12 @@ def test_a_generate_script_serves_with_explore_web_and_stops_on_sigterm(trained_
             proc.kill()
             proc.wait()
     assert proc.returncode == 0 and "explorer: stopped" in out
+    from vaelab.api.trained import load_trained
+    from vaelab.config import params as params_mod
+    from vaelab.config.experiments import MNIST
+
+    trained = load_trained(MNIST, params_mod.MnistParams(intermediate_dim=32, epochs=1), models)
+    expected = expected_pixels(trained.decode, [0.5, -1.0]).astype(int)
+    assert decoded.shape == (28, 28) and np.abs(decoded.astype(int) - expected).max() <= 1
     assert (tmp_path / f"{prefix}_latent.png").exists()  # the figures came first
     assert not (tmp_path / f"{prefix}_z_0_0.png").exists()  # and the explorer replaced the prompt
