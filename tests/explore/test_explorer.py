@@ -177,7 +177,8 @@ def test_without_a_display_it_is_one_line(monkeypatch):
     with pytest.raises(UserError) as e:
         explorer.use_gui_backend()
     assert str(e.value) == ("--explore opens a window, but there is no display (DISPLAY and WAYLAND_DISPLAY are "
-                            "not set); run it on a desktop or over ssh -X, or drop --explore")
+                            "not set); use --explore web for the explorer in a browser, run it on a desktop or "
+                            "over ssh -X, or drop --explore")
 
 
 def test_an_agg_only_backend_is_one_line(monkeypatch):
@@ -197,7 +198,8 @@ def test_explore_without_a_display_stops_before_loading_anything(script, tmp_pat
     err = capsys.readouterr().err
     assert code == 2
     assert err == ("error: --explore opens a window, but there is no display (DISPLAY and WAYLAND_DISPLAY are not "
-                   "set); run it on a desktop or over ssh -X, or drop --explore\n")
+                   "set); use --explore web for the explorer in a browser, run it on a desktop or over ssh -X, "
+                   "or drop --explore\n")
 
 
 class Opened:

@@ -25,7 +25,7 @@ def test_the_vaelab_command_answers_help_and_a_bad_job(tmp_path):
     run = [sys.executable, "-m", "vaelab.cli.main"]
     env_cwd = dict(cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     ok = subprocess.run([*run, "--help"], **env_cwd)
-    assert ok.returncode == 0 and "vaelab {train,generate} DATASET" in ok.stdout
+    assert ok.returncode == 0 and "vaelab {train,generate,explore} DATASET" in ok.stdout
     bad = subprocess.run([*run, "train", "svhn"], **env_cwd)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: vaelab train: unknown dataset 'svhn'")

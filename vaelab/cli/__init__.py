@@ -5,6 +5,7 @@
 - ``main``: the ``vaelab`` console command (``vaelab train mnist …``), dispatching to the jobs below.
 - ``generate``: what the generate scripts share (samples, reconstructions, scatters, prompt, explorer).
 - ``morph``: Fashion-MNIST's class-mean morphs.
+- ``explore``: ``vaelab explore DATASET``, the live explorer (window or web page) on a trained model alone.
 
 May import: every layer. Nothing in vaelab imports it, but for ``vaelab`` itself.
 """

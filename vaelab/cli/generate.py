@@ -26,6 +26,7 @@ def start_generate(exp, params_module, args) -> Trained:
     from vaelab.explore import plots
 
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    check_web_port(args)
     plots.setup(args.show)
     check_writable(args.results_dir)
     trained = load_trained(exp, params, args.models_dir, args.model, shipped=True)
@@ -43,6 +44,14 @@ def choose_class(trained: Trained, label) -> None:
     if label is not None:
         trained.labels(label, 1)  # checks the name or number, and that the model takes a class at all
         trained.label = trained.class_index(label)
+
+
+def check_web_port(args) -> None:
+    """With ``--explore web``, a port in use is one ``error:`` line before any model or data is loaded."""
+    if getattr(args, "explore", False) == "web":
+        from vaelab.explore.webexplorer import check_port
+
+        check_port(args.host, args.port)
 
 
 def save_vector_image(trained: Trained, z: np.ndarray, results_dir) -> Path:
@@ -95,17 +104,31 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
 
 def explore(trained: Trained, args, morph=None) -> None:
     """``--explore``: the live explorer on ``trained``'s decoder, over the test set's scatter when the latent
-    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.cli.morph.morph_control`)."""
+    space is 2-D or 3-D (``morph``: the Fashion-MNIST class controls, :func:`vaelab.cli.morph.morph_control`);
+    in a window, or with ``--explore web`` served to a browser on ``--host``:``--port`` until Ctrl-C."""
     from vaelab.explore import explorer
 
     scatter = None
-    if trained.latent_dim in (2, 3):
+    if trained.latent_dim in (2, 3) and not getattr(args, "no_scatter", False):
         data, z = trained.test_codes(args.data_dir, args.limit)
         scatter = explorer.Scatter(z, data.y_test, data.class_names)
     if trained.conditional and trained.label is None:
-        trained.label = 0  # the window explorer draws one class: --class chooses it
-    explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
-                           title=trained.files.prefix, seed=trained.params.seed)
+        trained.label = 0  # the explorer starts at one class: --class chooses it
+    if getattr(args, "explore", "window") == "web":
+        from vaelab.explore import webexplorer
+
+        decode, classes = trained.decode_now, None
+        if trained.conditional:
+            classes = trained.class_names or tuple(map(str, range(trained.params.N_CLASSES)))
+
+            def decode(z, labels=None):
+                return trained.decode_now(z, labels)
+
+        webexplorer.serve(decode, trained.latent_dim, scatter=scatter, morph=morph, classes=classes,
+                          title=trained.files.prefix, seed=trained.params.seed, host=args.host, port=args.port)
+    else:
+        explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+                               title=trained.files.prefix, seed=trained.params.seed)
 
 
 def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:

@@ -6,6 +6,7 @@
     vaelab evaluate --dataset mnist --k 100   # = python evaluate.py …
     vaelab generate cifar10 --no-prompt       # = python cifar10_generate.py …
     vaelab fetch --only mnist                 # = python dataset/fetch.py …
+    vaelab explore mnist --web                # the live explorer alone (vaelab.cli.explore)
 
 Every flag after the job is the script's own. A params module of the dataset's name (``mnist_params.py``) in
 the current folder is read as the scripts read it; without one the params' defaults apply.
@@ -17,8 +18,8 @@ import sys
 
 from vaelab.cli import options as cli
 
-JOBS = ("train", "evaluate", "generate", "fetch")
-USAGE = ("usage: vaelab {train,generate} DATASET [flags] | vaelab evaluate [flags] | vaelab fetch [flags]\n"
+JOBS = ("train", "evaluate", "generate", "explore", "fetch")
+USAGE = ("usage: vaelab {train,generate,explore} DATASET [flags] | vaelab evaluate [flags] | vaelab fetch [flags]\n"
          "       (vaelab JOB --help for the flags of a job)")
 
 
@@ -63,6 +64,14 @@ def main(argv: list[str] | None = None) -> None:
             return image_generate_command({side: (exp, exp.params_module)}, 15, __doc__, flags)
 
         cli.run(run_generate, argv=rest)
+    elif job == "explore":
+        from vaelab.cli.explore import explore_command
+
+        def run_explore(rest):
+            exp, module, flags = _experiment("explore", rest)
+            return explore_command(exp, module, flags)
+
+        cli.run(run_explore, argv=rest)
     elif job == "evaluate":
         from vaelab.cli.evaluate import evaluate_command
 

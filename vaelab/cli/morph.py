@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.cli import options as cli
+from vaelab.cli.generate import check_web_port
 from vaelab.config import params as params_mod
 from vaelab.core.errors import UserError
 from vaelab.api.train import train
@@ -90,6 +91,7 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
     from vaelab.explore import plots
 
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    check_web_port(args)
     plots.setup(args.show)
     check_writable(args.results_dir)
     files = exp.files(params, args.models_dir, args.model, shipped=not args.train)

@@ -90,17 +90,25 @@ def add_interpolation_options(p: argparse.ArgumentParser) -> argparse.ArgumentPa
     return p
 
 
+EXPLORE_MODES = ("window", "web")
+
+
 class _ExploreAction(argparse.Action):
-    """``--explore``: checked as it is parsed, so a missing display stops the script before any loading."""
+    """``--explore [window|web]``: checked as it is parsed, so a missing display stops a window explorer before
+    any loading; bare ``--explore`` is the window, as it always was."""
 
     def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+        super().__init__(option_strings, dest, nargs="?", const="window", default=False, metavar="window|web",
+                         **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from vaelab.explore.explorer import require_display
+        if values not in EXPLORE_MODES:
+            parser.error(f"--explore takes window or web, got {values!r}")
+        if values == "window":
+            from vaelab.explore.explorer import require_display
 
-        require_display()
-        setattr(namespace, self.dest, True)
+            require_display()
+        setattr(namespace, self.dest, values)
 
 
 def add_model_option(group, example: str) -> None:
@@ -113,8 +121,21 @@ def add_model_option(group, example: str) -> None:
 def add_explore_option(group) -> None:
     group.add_argument("--explore", action=_ExploreAction,
                        help="open the live explorer after the figures: click or drag on the latent scatter, move "
-                            "one slider per latent dimension, and the decoded image follows (needs a display; "
-                            "replaces the prompt)")
+                            "one slider per latent dimension, and the decoded image follows (replaces the prompt). "
+                            "window (the default): a window, needs a display; web: a page served on --host:--port "
+                            "for a browser, e.g. over ssh -L (docs/explore.md)")
+    add_web_options(group)
+
+
+def add_web_options(group) -> None:
+    """``--host`` and ``--port`` of the web explorer (:mod:`vaelab.explore.webexplorer`)."""
+    from vaelab.explore.webexplorer import DEFAULT_HOST, DEFAULT_PORT
+
+    group.add_argument("--host", default=DEFAULT_HOST,
+                       help=f"the web explorer's address (default: {DEFAULT_HOST}, this machine only; 0.0.0.0 "
+                            "opens it to the network)")
+    group.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                       help=f"the web explorer's port (default: {DEFAULT_PORT}; 0: any free port)")
 
 
 def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -168,6 +189,16 @@ def _data_dir(text: str) -> str:
 
     check_data_dir(text)
     return text
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -60,6 +60,31 @@ class Morph:
     formula: str = "mean({a}) + α · mean({b})"
 
 
+def slider_ranges(n: int, scatter: Scatter | None = None) -> list[tuple[float, float]]:
+    """The ranges of the first ``n`` latent sliders: [-3, 3] per dimension, widened to hold 99 % of the
+    scatter's codes along its dimensions (the window and the web explorer both use these)."""
+    ranges = [(-PRIOR_RANGE, PRIOR_RANGE)] * n
+    if scatter is not None:
+        for i in range(min(n, scatter.z.shape[1])):
+            lo, hi = np.percentile(scatter.z[:, i], [0.5, 99.5])
+            pad = 0.05 * (hi - lo)
+            ranges[i] = (float(min(-PRIOR_RANGE, lo - pad)), float(max(PRIOR_RANGE, hi + pad)))
+    return ranges
+
+
+def widened_range(lo: float, hi: float, value: float) -> tuple[float, float]:
+    """A slider range that holds ``value``: widened to +-ceil(|value| + 0.5) when ``value`` lies outside it."""
+    if lo <= value <= hi:
+        return lo, hi
+    reach = float(np.ceil(abs(value) + 0.5))
+    return min(lo, -reach), max(hi, reach)
+
+
+def slice_half_width(scatter: Scatter) -> float:
+    """Half the width of the z[2] slice drawn opaque in a 3-D scatter: a quarter of z[2]'s spread."""
+    return 0.25 * float(np.std(scatter.z[:, 2]) or 1.0)
+
+
 def has_display() -> bool:
     """Whether a window can open: X11/Wayland on Linux and the BSDs; macOS and Windows always have one."""
     if sys.platform == "darwin" or sys.platform.startswith("win"):
@@ -71,7 +96,8 @@ def require_display() -> None:
     """One-line :class:`UserError` when no window can open (checked before any model or data is loaded)."""
     if not has_display():
         raise UserError("--explore opens a window, but there is no display (DISPLAY and WAYLAND_DISPLAY are "
-                        "not set); run it on a desktop or over ssh -X, or drop --explore")
+                        "not set); use --explore web for the explorer in a browser, run it on a desktop or over "
+                        "ssh -X, or drop --explore")
 
 
 def _is_interactive(backend: str) -> bool:
@@ -129,7 +155,7 @@ class Explorer:
         self._quiet = False  # set while sliders are moved by code, so they do not decode once each
 
         n_sliders = min(self.latent_dim, MAX_SLIDERS)
-        ranges = self._slider_ranges(n_sliders)
+        ranges = slider_ranges(n_sliders, scatter)
         cols = 1 if n_sliders <= 6 else 2
         rows = -(-n_sliders // cols) + (3 if morph else 0)
         row_h, plots_h, buttons_h = 0.32, 4.6, 0.55
@@ -199,16 +225,6 @@ class Explorer:
 
     # --- layout helpers ---------------------------------------------------------------------------
 
-    def _slider_ranges(self, n: int) -> list[tuple[float, float]]:
-        """[-3, 3] per dimension, widened to hold 99 % of the scatter's codes along its dimensions."""
-        ranges = [(-PRIOR_RANGE, PRIOR_RANGE)] * n
-        if self.scatter is not None:
-            for i in range(self.scatter.z.shape[1]):
-                lo, hi = np.percentile(self.scatter.z[:, i], [0.5, 99.5])
-                pad = 0.05 * (hi - lo)
-                ranges[i] = (float(min(-PRIOR_RANGE, lo - pad)), float(max(PRIOR_RANGE, hi + pad)))
-        return ranges
-
     def _draw_scatter(self, ranges) -> None:
         import matplotlib.pyplot as plt
 
@@ -228,7 +244,7 @@ class Explorer:
             bar.ax.set_yticklabels(s.class_names, fontsize=7)
         (self.marker,) = ax.plot([0], [0], marker="+", color="red", markersize=18, markeredgewidth=2.5)
         if s.z.shape[1] == 3:
-            self.slice_half_width = 0.25 * float(np.std(s.z[:, 2]) or 1.0)
+            self.slice_half_width = slice_half_width(s)
 
     # --- the state ----------------------------------------------------------------------------------
 
@@ -269,8 +285,7 @@ class Explorer:
             for i, slider in enumerate(self.sliders):
                 value = float(self.z[i])
                 if not slider.valmin <= value <= slider.valmax:
-                    reach = float(np.ceil(abs(value) + 0.5))
-                    slider.valmin, slider.valmax = min(slider.valmin, -reach), max(slider.valmax, reach)
+                    slider.valmin, slider.valmax = widened_range(slider.valmin, slider.valmax, value)
                     slider.ax.set_xlim(slider.valmin, slider.valmax)
                 slider.set_val(value)
         finally:
