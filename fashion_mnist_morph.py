@@ -6,12 +6,15 @@ coloured by class, test images over their reconstructions, ``amount_to_generate`
 params' sampler, the decoded class mean of each class (the mean of z_mean over the test images of the class), and
 one strip per class pair: ``mean_A + alpha * mean_B`` for ``amount_of_vector_multipliers`` alphas in
 ``[0, alpha_max]``, or ``(1 - alpha) * mean_A + alpha * mean_B`` for alpha in [0, 1] with --mode interpolate.
+A conditional model (--conditional), whose z is the style and whose label is the class, gets instead the code of
+six test images decoded as every class (``_styles_by_class.png``).
 
     python fashion_mnist_morph.py --epochs 18                       # the model trained with --epochs 18
     python fashion_mnist_morph.py --from dress --to trouser --from sneaker --to 9
     python fashion_mnist_morph.py --mode interpolate --from t-shirt --to coat
     python fashion_mnist_morph.py --interpolate 0 1 --slerp         # between two test images
     python fashion_mnist_morph.py --train                           # train first if the model is missing
+    python fashion_mnist_morph.py --train --conditional             # a style decoded as every class
 """
 
 from vaelab.cli import options as cli

@@ -210,8 +210,9 @@ class Opened:
         monkeypatch.setattr(explorer, "open_explorer", self)
         self.calls = []
 
-    def __call__(self, decode, latent_dim, scatter=None, morph=None, title="", seed=0):
-        self.calls.append(dict(decode=decode, latent_dim=latent_dim, scatter=scatter, morph=morph, title=title))
+    def __call__(self, decode, latent_dim, scatter=None, morph=None, title="", seed=0, classes=None):
+        self.calls.append(dict(decode=decode, latent_dim=latent_dim, scatter=scatter, morph=morph, title=title,
+                               classes=classes))
 
 
 def test_the_2d_script_hands_the_decoder_and_the_test_codes_to_the_explorer(trained_mnist, tmp_path, monkeypatch):
@@ -344,3 +345,20 @@ def test_no_gui_toolkit_is_one_line(monkeypatch):
     assert str(e.value) == ("--explore needs a GUI toolkit for matplotlib and found none (tried macosx, qtagg, "
                             "gtk4agg, gtk3agg, tkagg, wxagg); install Tk (e.g. apt-get install python3-tk) or "
                             "pip install PyQt6")
+
+
+def test_a_conditional_model_gets_a_class_slider():
+    """The class slider decodes the same z as another class; the slider shows the class's name."""
+    calls = []
+
+    def decode(z, labels):
+        calls.append(list(labels))
+        return np.full((len(z), 4, 4, 1), 0.1 + 0.2 * labels[0], np.float32)
+
+    ex = explorer.Explorer(decode, 2, classes=["zero", "one", "two"])
+    assert calls == [[0]] and ex.class_slider.valtext.get_text() == "zero"
+    ex.class_slider.set_val(2)
+    assert calls[-1] == [2] and ex.label == 2 and ex.class_slider.valtext.get_text() == "two"
+    np.testing.assert_allclose(ex.image.get_array(), 0.5)
+    ex.set_z([1.0, -1.0])
+    assert calls[-1] == [2]

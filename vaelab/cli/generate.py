@@ -112,22 +112,20 @@ def explore(trained: Trained, args, morph=None) -> None:
     if trained.latent_dim in (2, 3) and not getattr(args, "no_scatter", False):
         data, z = trained.test_codes(args.data_dir, args.limit)
         scatter = explorer.Scatter(z, data.y_test, data.class_names)
-    if trained.conditional and trained.label is None:
-        trained.label = 0  # the explorer starts at one class: --class chooses it
+    decode, classes = trained.decode_now, None
+    if trained.conditional:  # a class selector: the page's, or the window's class slider
+        classes = trained.class_names or tuple(map(str, range(trained.params.N_CLASSES)))
+
+        def decode(z, labels=None):
+            return trained.decode_now(z, labels)
+
     if getattr(args, "explore", "window") == "web":
         from vaelab.explore import webexplorer
-
-        decode, classes = trained.decode_now, None
-        if trained.conditional:
-            classes = trained.class_names or tuple(map(str, range(trained.params.N_CLASSES)))
-
-            def decode(z, labels=None):
-                return trained.decode_now(z, labels)
 
         webexplorer.serve(decode, trained.latent_dim, scatter=scatter, morph=morph, classes=classes,
                           title=trained.files.prefix, seed=trained.params.seed, host=args.host, port=args.port)
     else:
-        explorer.open_explorer(trained.decode_now, trained.latent_dim, scatter=scatter, morph=morph,
+        explorer.open_explorer(decode, trained.latent_dim, scatter=scatter, morph=morph, classes=classes,
                                title=trained.files.prefix, seed=trained.params.seed)
 
 

@@ -135,7 +135,7 @@ class Explorer:
 
     def __init__(self, decode: Callable[[np.ndarray], np.ndarray], latent_dim: int, scatter: Scatter | None = None,
                  morph: Morph | None = None, title: str = "", seed: int = 0, min_interval: float = 0.03,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, classes: Sequence[str] | None = None):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import Button, Slider
 
@@ -145,6 +145,8 @@ class Explorer:
                                     or scatter.z.shape[1] > latent_dim):
             raise ValueError(f"a scatter needs codes of 2 or 3 dimensions, got shape {scatter.z.shape}")
         self.decode_fn, self.latent_dim, self.scatter, self.morph = decode, int(latent_dim), scatter, morph
+        # A conditional model: ``decode(z, labels)``, the class chosen on its own slider.
+        self.classes, self.label = (list(classes) if classes else None), 0
         self.rng = np.random.default_rng(seed)
         self.min_interval, self.clock = float(min_interval), clock
         self.z = np.zeros(self.latent_dim)
@@ -157,7 +159,7 @@ class Explorer:
         n_sliders = min(self.latent_dim, MAX_SLIDERS)
         ranges = slider_ranges(n_sliders, scatter)
         cols = 1 if n_sliders <= 6 else 2
-        rows = -(-n_sliders // cols) + (3 if morph else 0)
+        rows = -(-n_sliders // cols) + (3 if morph else 0) + (1 if self.classes else 0)
         row_h, plots_h, buttons_h = 0.32, 4.6, 0.55
         height = plots_h + rows * row_h + buttons_h + 0.55
         width = 11.0 if scatter is not None else 7.0
@@ -210,6 +212,13 @@ class Explorer:
                 slider.on_changed(lambda v: self._morph_moved())
                 self.morph_sliders.append(slider)
 
+        self.class_slider = None
+        if self.classes:
+            ax = fig.add_axes((0.15, y_of(buttons_h + 0.06), 0.62, y_of(row_h * 0.6)))
+            self.class_slider = Slider(ax, "class", 0, len(self.classes) - 1, valinit=0, valstep=1, color="tab:green")
+            self.class_slider.on_changed(lambda v: self.set_class(int(v)))
+            self.class_slider.valtext.set_text(self.classes[0])
+
         self.random_button = Button(fig.add_axes((0.30, y_of(0.1), 0.16, y_of(0.36))), "random")
         self.random_button.on_clicked(lambda event: self.randomize())
         self.zero_button = Button(fig.add_axes((0.54, y_of(0.1), 0.16, y_of(0.36))), "zero")
@@ -250,9 +259,17 @@ class Explorer:
 
     def _decode_one(self, z: np.ndarray) -> np.ndarray:
         self.decodes += 1
-        img = np.asarray(self.decode_fn(np.asarray(z, dtype=np.float32)[None, :]))[0]
+        z = np.asarray(z, dtype=np.float32)[None, :]
+        img = np.asarray(self.decode_fn(z) if self.classes is None else self.decode_fn(z, [self.label]))[0]
         img = np.clip(img, 0.0, 1.0)
         return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+
+    def set_class(self, label: int) -> None:
+        """Decode the current ``z`` as class ``label`` (a conditional model)."""
+        self.label = int(label)
+        if self.class_slider is not None:
+            self.class_slider.valtext.set_text(self.classes[self.label])
+        self._show()
 
     def _show(self) -> None:
         """Decode ``self.z`` and show it."""
@@ -353,12 +370,13 @@ class Explorer:
 
 
 def open_explorer(decode, latent_dim: int, scatter: Scatter | None = None, morph: Morph | None = None,
-                  title: str = "", seed: int = 0) -> Explorer:
-    """Open the explorer in a window and return when it is closed (a one-line error without a display)."""
+                  title: str = "", seed: int = 0, classes: Sequence[str] | None = None) -> Explorer:
+    """Open the explorer in a window and return when it is closed (a one-line error without a display);
+    ``classes``: a conditional model's, chosen on a slider (``decode(z, labels)``)."""
     use_gui_backend()
     import matplotlib.pyplot as plt
 
-    explorer = Explorer(decode, latent_dim, scatter=scatter, morph=morph, title=title, seed=seed)
+    explorer = Explorer(decode, latent_dim, scatter=scatter, morph=morph, title=title, seed=seed, classes=classes)
     print("explorer: click or drag on the scatter, move the sliders; close the window to finish")
     plt.show()
     return explorer
