@@ -139,15 +139,16 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
     name are deleted."""
     from vaelab.models.vae import architecture_text, image_decoder, mean_encoder
 
-    written = [
-        artifacts.save_model(vae, files.vae),
-        artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
-        artifacts.save_model(image_decoder(vae), files.decoder),
-        artifacts.save_pickle(history, files.history),
-        artifacts.save_json(history, files.history_json),
-        artifacts.save_json(params.to_dict(), files.params_json),
-        artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
-    ]
+    with artifacts.together():  # all written, then all renamed: a kill or a full disk leaves the old set
+        written = [
+            artifacts.save_model(vae, files.vae),
+            artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
+            artifacts.save_model(image_decoder(vae), files.decoder),
+            artifacts.save_pickle(history, files.history),
+            artifacts.save_json(history, files.history_json),
+            artifacts.save_json(params.to_dict(), files.params_json),
+            artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
+        ]
     for stale in Path(files.models_dir).glob(f"{files.prefix}_sampler_*"):
         stale.unlink()
     return written
