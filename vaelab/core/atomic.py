@@ -31,7 +31,8 @@ def _one_line(path, kept: str):  # an OSError while writing ``path``: one line
 def together():
     """Write several files as one: the block's atomic writes keep their temporary files, renamed into place
     together when it ends without an error, else all deleted; a kill can mix old and new files only in the
-    microseconds of the renames."""
+    microseconds of the renames. Then the temporaries of these names that a killed run left are deleted: the
+    caller holds their lock (:mod:`vaelab.core.lock`), so no other process is writing them."""
     pending: list[tuple[Path, Path]] = []
     _STAGE.pending = pending
     try:
@@ -40,6 +41,10 @@ def together():
         for tmp, path in pending:
             with _one_line(path, "the previous file, if any, is"):
                 os.replace(tmp, path)
+        for _, path in pending:
+            for stale in path.parent.glob(f".{path.stem}.*.tmp{''.join(path.suffixes)}"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
     finally:
         _STAGE.pending = None
         for tmp, _ in pending:
