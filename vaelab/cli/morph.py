@@ -50,7 +50,7 @@ def class_index(text: str, class_names: tuple[str, ...]) -> int:
     key = _norm(str(text))
     if str(text).strip().isdigit():
         index = int(str(text).strip())
-        if index < len(class_names):
+        if 0 <= index < len(class_names):
             return index
     else:
         by_norm = {_norm(n): i for i, n in enumerate(class_names)}
