@@ -224,6 +224,10 @@ def load_model(path, train_hint: str = "", rebuild: Callable[[], Any] | None = N
     if not path.exists():
         hint = f"; make it with: {train_hint}" if train_hint else ""
         raise UserError(f"model file {path} not found{hint}")
+    why = h5bytes.not_a_model(path) if path.suffix == ".h5" else None
+    if why:
+        raise UserError(f"{path}: {why}; pass a model file that training wrote"
+                        + (f", or make one with: {train_hint}" if train_hint else ""))
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True, custom_objects=registered_objects())
     except Exception as e:  # noqa: BLE001 - Keras raises many types for unreadable files

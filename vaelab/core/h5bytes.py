@@ -47,3 +47,20 @@ def check_space(directory, nbytes: int) -> None:
         return
     if st.f_bavail * st.f_frsize < nbytes:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def not_a_model(path) -> str | None:
+    """Why the HDF5 file ``path`` is not a Keras model file, or None: a model file (Keras 2 or 3, or layer
+    weights the loader can copy), or not HDF5 at all (the loader says what it is)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_config" in f.attrs or "layer_names" in f.attrs or "model_weights" in f:
+                return None
+            if "layers" in f or "vars" in f:
+                return "a weights-only file (model.save_weights), not a model: it has no architecture"
+            held = ", ".join(sorted(f.keys())[:3]) or "no datasets"
+            return f"an HDF5 file but not a Keras model (it holds {held})"
+    except OSError:
+        return None
