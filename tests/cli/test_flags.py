@@ -130,3 +130,16 @@ def test_count_and_positive_float_types():
     for text in ("0", "-1", "nan", "inf", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             cli.positive_float(text)
+
+
+@pytest.mark.parametrize("given", ["11", "10", "-1", "1.5"])
+def test_a_fashion_class_index_out_of_range_is_one_line(given):
+    from vaelab.cli.morph import class_index
+    from vaelab.core.errors import UserError
+    from vaelab.data.datasets import FASHION_CLASSES
+
+    assert class_index("9", FASHION_CLASSES) == 9 and class_index("0", FASHION_CLASSES) == 0
+    with pytest.raises(UserError) as e:
+        class_index(given, FASHION_CLASSES)
+    assert str(e.value) == (f"unknown class {given!r}; valid names: t-shirt-top, trouser, pullover, dress, coat, "
+                            "sandal, shirt, sneaker, bag, ankle-boot (or an index 0-9)")
