@@ -35,7 +35,13 @@ def weights_size(model) -> int:
     """A generous estimate of a ``.weights.h5`` file's size: the arrays, plus HDF5's few KB per array."""
     import numpy as np
 
-    arrays = sum(math.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
+    def itemsize(dtype) -> int:
+        try:
+            return np.dtype(dtype).itemsize
+        except TypeError:  # bfloat16 and other types numpy lacks
+            return 4
+
+    arrays = sum(math.prod(w.shape) * itemsize(w.dtype) for w in model.weights)
     return arrays + 8192 * len(model.weights) + 65536
 
 
