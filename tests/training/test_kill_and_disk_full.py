@@ -209,3 +209,17 @@ def test_a_full_disk_while_checkpointing_or_saving_keeps_every_previous_file(tmp
     assert f"resuming from {ckpt} (epoch 6 of 6)" in out.stdout
     assert _same(_weights(models)["vae.h5"], before["vae.h5"])
     _no_temporaries(models)
+
+
+def test_a_kill_while_an_epoch_is_rewritten_keeps_the_replaced_checkpoint(tmp_path):
+    """Writing epoch N again renames the old epoch_N to epoch_N.old, then the new one into place: killed between
+    the two renames, epoch_N.old is the last complete checkpoint (and loses to a complete epoch_N)."""
+    store = CheckpointStore(ModelFiles(tmp_path, PREFIX))
+    for name in ("epoch_00003.old", "epoch_00002"):
+        (store.root / name).mkdir(parents=True)
+        (store.root / name / "state.json").write_text("{}")
+    (store.root / ".epoch_00003.abc.tmp").mkdir()  # the new one, half written
+    assert store.latest() == store.root / "epoch_00003.old"
+    (store.root / "epoch_00003").mkdir()
+    (store.root / "epoch_00003" / "state.json").write_text("{}")
+    assert store.complete() == [store.root / n for n in ("epoch_00002", "epoch_00003.old", "epoch_00003")]
