@@ -65,7 +65,7 @@ def _cases():
     cases, unbounded = [], []
     try:
         for script in SCRIPTS:
-            parser = _parser(script, mp)
+            parser = _PARSERS[script] = _parser(script, mp)
             if parser is None:
                 continue
             fields = _fields_for(script, parser)
@@ -98,6 +98,7 @@ def _fields_for(script, parser) -> dict[str, dataclasses.Field]:
     return max(found, key=len) if found else {}
 
 
+_PARSERS: dict = {}
 CASES, UNBOUNDED = _cases()
 
 
@@ -130,6 +131,33 @@ def test_count_and_positive_float_types():
     for text in ("0", "-1", "nan", "inf", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             cli.positive_float(text)
+
+
+def _choice_cases():
+    cases = []
+    for script in SCRIPTS:
+        parser = _PARSERS.get(script)
+        for action in parser._actions if parser else []:
+            if action.option_strings and action.choices is not None:
+                cases.append((script, action.option_strings[0], "64" if action.type is int else "nope"))
+    return cases
+
+
+@pytest.mark.parametrize("script, flag, value", _choice_cases())
+def test_a_choice_flag_given_another_value_is_one_error_line(script, flag, value, capsys, tmp_path):
+    code = run_script(script, "--models-dir", tmp_path / "m", "--results-dir", tmp_path / "r", flag, value)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: argument {flag}: invalid choice: "), err
+
+
+def test_a_mistyped_option_is_one_error_line(capsys):
+    for script in SCRIPTS:
+        code = run_script(script, "--epochz", "3")
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: unrecognized arguments: --epochz 3"), (script, err)
+        assert len(err.strip().splitlines()) == 1, (script, err)
 
 
 @pytest.mark.parametrize("given", ["11", "10", "-1", "1.5"])

@@ -5,7 +5,6 @@ The numbers come from :mod:`vaelab.evaluation.evaluate`; this module is the comm
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from vaelab.api.trained import load_vae
@@ -35,7 +34,7 @@ def shareable_command(argv) -> str:
 def evaluate_command(argv) -> int:
     """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
     names = experiments_mod.DATASETS
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = cli.OneLineErrorParser(add_help=False, prog="evaluate.py")
     pre.add_argument("--dataset", choices=sorted(names), default="mnist")
     known, _ = pre.parse_known_args(argv)
     exp = names[known.dataset]

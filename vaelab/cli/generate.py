@@ -211,7 +211,7 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     from vaelab.explore import plots
 
     sizes = sorted(variants)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = cli.OneLineErrorParser(add_help=False)
     pre.add_argument("--size", type=int, choices=sizes, default=sizes[0])
     size = pre.parse_known_args(argv)[0].size if len(sizes) > 1 else sizes[0]
     exp, params_module = variants[size]
