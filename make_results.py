@@ -22,7 +22,7 @@ from vaelab.core.errors import UserError
 
 
 def main(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.OneLineErrorParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="dataset directory (default: $VAELAB_DATA_DIR, then ~/.keras/datasets)")
     p.add_argument("--models-dir", default="models")
     p.add_argument("--results-dir", default="results")

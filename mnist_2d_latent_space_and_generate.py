@@ -19,8 +19,8 @@ PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one
 
 def main(argv):
     p = generate.generate_parser(MNIST, PARAMS, __doc__)
-    p.add_argument("--n", type=int, default=30, help="manifold grid size n x n (default: 30)")
-    p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
+    p.add_argument("--n", type=cli.count(1, 200), default=30, help="manifold grid size n x n (default: 30)")
+    p.add_argument("--scale", type=cli.positive_float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
     trained = generate.start_generate(MNIST, PARAMS, args)
     require_latent_dim(trained, (2,), "mnist_2d_latent_space_and_generate.py")

@@ -22,10 +22,10 @@ PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one
 
 def main(argv):
     p = generate.generate_parser(MNIST, PARAMS, __doc__)
-    p.add_argument("--n", type=int, default=15, help="grid size n x n of each slice (default: 15)")
-    p.add_argument("--slices", type=int, default=9, help="slices along z[2] in the figure (default: 9)")
-    p.add_argument("--frames", type=int, default=30, help="frames of the GIF through z[2] (default: 30)")
-    p.add_argument("--scale", type=float, default=1.0, help="scale of the quantile grid (default: 1.0)")
+    p.add_argument("--n", type=cli.count(1, 200), default=15, help="grid size n x n of each slice (default: 15)")
+    p.add_argument("--slices", type=cli.count(1, 100), default=9, help="slices along z[2] in the figure (default: 9)")
+    p.add_argument("--frames", type=cli.count(1, 1000), default=30, help="frames of the GIF through z[2] (default: 30)")
+    p.add_argument("--scale", type=cli.positive_float, default=1.0, help="scale of the quantile grid (default: 1.0)")
     args = p.parse_args(argv)
     if args.latent_dim is None and not args.model:
         args.latent_dim = 3

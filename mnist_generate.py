@@ -18,7 +18,7 @@ PARAMS = "mnist_params"  # read inside cli.run, so a broken params file is a one
 
 def main(argv):
     p = generate.generate_parser(MNIST, PARAMS, __doc__)
-    p.add_argument("--grid", type=int, default=10, help="grid size N x N of random samples (default: 10)")
+    p.add_argument("--grid", type=cli.count(1, 200), default=10, help="grid size N x N of random samples (default: 10)")
     p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d (--sampler uniform)")
     args = p.parse_args(argv)
     trained = generate.start_generate(MNIST, PARAMS, args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from vaelab.core import artifacts
+from vaelab.core import artifacts, lock
 from vaelab.core.artifacts import check_writable
 from vaelab.training import distribute
 from vaelab.training.options import TrainOptions
@@ -43,14 +43,21 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
     the fast path); ``None`` means its defaults. With ``results_dir`` the
     loss curves are drawn there too (``<prefix>_history.png``).
     """
-    from vaelab.models import registry as parts
-
     opts = options if options is not None else TrainOptions()
     distribute.check_request(opts.distribute, opts.devices)
     files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
     check_writable(files.models_dir)
     if results_dir is not None:
         check_writable(results_dir)
+    # one run per model name at a time (docs/robustness.md); of several workers, the chief that writes the files
+    with lock.held(files.models_dir, files.prefix, opts.distribute != "multiworker" or distribute.is_chief()):
+        return _run(exp, params, data_dir, files, limit, opts, argv, results_dir)
+
+
+def _run(exp, params, data_dir, files, limit, opts, argv, results_dir) -> artifacts.ModelFiles:
+    """:func:`train` once its files are known and locked."""
+    from vaelab.models import registry as parts
+
     data = exp.with_validation(exp.dataset(params, data_dir, limit), params)
     held = f", {len(data.x_val)} validation" if params.validate_on == "split" else ""
     print(f"{exp.name}: {len(data.x_train)} training{held} and {len(data.x_test)} test images from {data.source}; "
@@ -151,15 +158,16 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
     name are deleted."""
     from vaelab.models.vae import architecture_text, image_decoder, mean_encoder
 
-    written = [
-        artifacts.save_model(vae, files.vae),
-        artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
-        artifacts.save_model(image_decoder(vae), files.decoder),
-        artifacts.save_pickle(history, files.history),
-        artifacts.save_json(history, files.history_json),
-        artifacts.save_json(params.to_dict(), files.params_json),
-        artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
-    ]
+    with artifacts.together():  # all written, then all renamed: a kill or a full disk leaves the old set
+        written = [
+            artifacts.save_model(vae, files.vae),
+            artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
+            artifacts.save_model(image_decoder(vae), files.decoder),
+            artifacts.save_pickle(history, files.history),
+            artifacts.save_json(history, files.history_json),
+            artifacts.save_json(params.to_dict(), files.params_json),
+            artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
+        ]
     for stale in Path(files.models_dir).glob(f"{files.prefix}_sampler_*"):
         stale.unlink()
     return written

@@ -5,7 +5,6 @@ The numbers come from :mod:`vaelab.evaluation.evaluate`; this module is the comm
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from vaelab.api.trained import load_vae
@@ -14,7 +13,6 @@ from vaelab.config import experiments as experiments_mod
 from vaelab.config.experiments import model_inputs
 from vaelab.core import artifacts
 from vaelab.core.artifacts import check_writable
-from vaelab.core.errors import UserError
 from vaelab.evaluation.evaluate import evaluate_model, machine, result_rows, table
 
 
@@ -36,7 +34,7 @@ def shareable_command(argv) -> str:
 def evaluate_command(argv) -> int:
     """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
     names = experiments_mod.DATASETS
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = cli.OneLineErrorParser(add_help=False, prog="evaluate.py")
     pre.add_argument("--dataset", choices=sorted(names), default="mnist")
     known, _ = pre.parse_known_args(argv)
     exp = names[known.dataset]
@@ -47,19 +45,17 @@ def evaluate_command(argv) -> int:
     g = p.add_argument_group("evaluation")
     g.add_argument("--dataset", choices=sorted(names), default="mnist", help="which experiment (default: mnist)")
     cli.add_model_option(g, "ld_2_id_512_e_60")
-    g.add_argument("--k", type=int, default=1000, help="importance samples per test image (default 1000; "
+    g.add_argument("--k", type=cli.count(0), default=1000, help="importance samples per test image (default 1000; "
                                                        "5000 for publication numbers; 0 skips the IWAE bound)")
-    g.add_argument("--elbo-samples", type=int, default=1, help="latent samples per image for the ELBO's "
+    g.add_argument("--elbo-samples", type=cli.count(1), default=1, help="latent samples per image for the ELBO's "
                                                                "reconstruction term (default 1)")
     g.add_argument("--fid", action="store_true", help="also the Fréchet distance and classifier accuracy")
-    g.add_argument("--fid-samples", type=int, default=10000, help="generated samples for --fid (default 10000)")
-    g.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation noise (default 0)")
+    g.add_argument("--fid-samples", type=cli.count(2), default=10000, help="generated samples for --fid (default 10000)")
+    g.add_argument("--eval-seed", type=cli.count(0, 2**31 - 1), default=0, help="seed of the evaluation noise (default 0)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--out", metavar="PATH", help="write the JSON here instead of <models-dir>/<prefix>_eval.json "
                                                  "(e.g. a k = 5000 run on a --limit subset beside the full one)")
     args = p.parse_args(argv)
-    if args.k < 0 or args.elbo_samples < 1 or args.fid_samples < 2:
-        raise UserError("--k must be >= 0, --elbo-samples >= 1 and --fid-samples >= 2")
     params = cli.params_from_args(exp.params_cls, module, args)
     check_writable(args.models_dir)
     vae, files, params = load_vae(exp, params, args.models_dir, args.model)

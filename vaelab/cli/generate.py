@@ -256,7 +256,7 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     from vaelab.explore import plots
 
     sizes = sorted(variants)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = cli.OneLineErrorParser(add_help=False)
     pre.add_argument("--size", type=int, choices=sizes, default=sizes[0])
     size = pre.parse_known_args(argv)[0].size if len(sizes) > 1 else sizes[0]
     exp, params_module = variants[size]
@@ -264,13 +264,11 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     if len(sizes) > 1:
         p.add_argument("--size", type=int, choices=sizes, default=sizes[0],
                        help=f"image size of the model (default: {sizes[0]})")
-    p.add_argument("--grid", type=int, default=default_grid,
+    p.add_argument("--grid", type=cli.count(1, 200), default=default_grid,
                    help=f"grid size N x N of random samples (default: {default_grid})")
-    p.add_argument("--n-reconstructions", type=int, default=10, metavar="N",
+    p.add_argument("--n-reconstructions", type=cli.count(1, 1000), default=10, metavar="N",
                    help="test images to reconstruct (default: 10)")
     args = p.parse_args(argv)
-    if args.grid < 1 or args.n_reconstructions < 1:
-        raise UserError("--grid and --n-reconstructions must be >= 1")
     trained = start_generate(exp, params_module, args)
     random_grid(trained, args.grid, args.results_dir, sampler_for(trained, args.sampler, args.data_dir, args.limit))
     reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)

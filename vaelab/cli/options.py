@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -81,7 +82,7 @@ def add_generate_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def add_interpolation_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g = p.add_argument_group("interpolating between two test images")
-    g.add_argument("--interpolate", nargs=2, type=int, action="append", default=[], metavar=("I", "J"),
+    g.add_argument("--interpolate", nargs=2, type=count(0), action="append", default=[], metavar=("I", "J"),
                    help="save the images decoded along the path between the codes of test images I and J "
                         "(repeatable)")
     g.add_argument("--steps", type=_positive_int, default=10, help="points along the path (default: 10)")
@@ -201,14 +202,36 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
+def count(minimum: int = 1, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``minimum..maximum``, else one ``error:`` line at parse time. Every
+    count or index flag of every script uses one (a test walks them all with values out of range)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}" + (f" and <= {maximum}" if maximum is not None
+                                                                        else "") + f", got {value}")
+        return value
+
+    parse.minimum, parse.maximum, parse.__name__ = minimum, maximum, "int"  # the name argparse's messages show
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
+
+
+positive_float.minimum, positive_float.maximum = 0.0, None
+_positive_int = count(1)
 
 
 def params_from_args(params_cls, params_module, args: argparse.Namespace):

@@ -113,6 +113,10 @@ class Experiment:
             return self._in_directory(path, params)
         prefix = re.sub(r"_(vae|encoder|decoder|generator|history|params)(\.h5|\.pkl|\.json|\.keras)?$", "",
                         path.name)
+        if path.is_file() and prefix == path.name:  # an existing file that no training names so
+            raise UserError(f"--model {path} is a file, but not one of a model's files (<prefix>_decoder.h5, "
+                            "_encoder.h5, _vae.h5, as training writes them); pass one of those, the prefix or "
+                            "the directory that holds them")
         folder = path.parent if str(path.parent) not in ("", ".") else Path(models_dir)
         return artifacts.ModelFiles(folder, prefix)
 

@@ -7,16 +7,15 @@ restricted unpickler that only builds plain containers, numbers, strings and num
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from vaelab.core import h5bytes
+from vaelab.core.atomic import _UMASK, atomic_path, together, write_bytes  # noqa: F401 - re-exported
 from vaelab.core.errors import UserError
 
 # --- names ----------------------------------------------------------------------------------------
@@ -95,43 +94,7 @@ class ModelFiles:
         return self.decoder
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-# --- atomic writes --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path`` (same suffix); rename it into place only on success."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{''.join(path.suffixes)}",
-                                   dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.close(fd)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}; choose a writable directory") from None
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}; the previous file, if any, is unchanged") \
-            from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def write_bytes(path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
+# --- atomic writes (vaelab.core.atomic) -----------------------------------------------------------
 
 def save_json(obj: Any, path) -> Path:
     return write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_to_builtin) + "\n").encode())
@@ -149,6 +112,9 @@ def save_model(model, path) -> Path:
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
+        data = h5bytes.model_bytes(model) if Path(path).suffix == ".h5" else None  # a full disk is then an OSError
+        if data is not None:
+            return write_bytes(path, data)
         with atomic_path(path) as tmp:
             tmp.unlink()  # let Keras create the file itself
             model.save(tmp)
@@ -163,6 +129,7 @@ def save_weights(model, path) -> Path:
     if not path.name.endswith(".weights.h5"):
         raise ValueError(f"weights files must end in .weights.h5, got {path.name}")
     with atomic_path(path) as tmp:
+        h5bytes.check_space(path.parent, h5bytes.weights_size(model))  # HDF5 on a full disk may crash
         tmp.unlink()  # let Keras create the file itself
         model.save_weights(tmp)
     return path
@@ -257,6 +224,10 @@ def load_model(path, train_hint: str = "", rebuild: Callable[[], Any] | None = N
     if not path.exists():
         hint = f"; make it with: {train_hint}" if train_hint else ""
         raise UserError(f"model file {path} not found{hint}")
+    why = h5bytes.not_a_model(path) if path.suffix == ".h5" else None
+    if why:
+        raise UserError(f"{path}: {why}; pass a model file that training wrote"
+                        + (f", or make one with: {train_hint}" if train_hint else ""))
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True, custom_objects=registered_objects())
     except Exception as e:  # noqa: BLE001 - Keras raises many types for unreadable files

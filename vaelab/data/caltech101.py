@@ -306,9 +306,18 @@ def preprocess_command(argv) -> int:
     """``dataset/caltech101_preprocess.py``: parse the options and build one cache."""
     import argparse
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=92, help="side of the square images in px (default: 92; "
+    class Parser(argparse.ArgumentParser):  # errors as one line, like the other scripts' (vaelab.cli.options)
+        def error(self, message):
+            self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+    def side(text: str) -> int:
+        if not text.strip().isdigit() or not 8 <= int(text) <= 1024:
+            raise argparse.ArgumentTypeError(f"must be a whole number of pixels from 8 to 1024, got {text!r}")
+        return int(text)
+
+    side.minimum, side.maximum = 8, 1024
+    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=side, default=92, help="side of the square images in px (default: 92; "
                                                         f"the models use {' or '.join(map(str, SIZES))})")
     p.add_argument("--fit", choices=FITS, default="crop",
                    help="crop: central square, keeps the aspect ratio (default); squash: whole image")

@@ -180,7 +180,12 @@ def read_cifar_batch(raw: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     """
     from vaelab.core.artifacts import safe_unpickle
 
-    batch = safe_unpickle(raw, source, encoding="bytes")
+    try:
+        batch = safe_unpickle(raw, source, encoding="bytes")
+    except UserError as e:
+        if "truncated or corrupt" not in str(e):  # a pickle with code in it is refused as it is
+            raise
+        raise UserError(f"{e}; delete it and fetch it again") from None
     if not isinstance(batch, dict):
         raise UserError(f"{source}: not a CIFAR-10 batch (expected a dict, found {type(batch).__name__})")
     batch = {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -46,7 +46,7 @@ FORMAT = 1
 STATE = "state.json"
 WEIGHTS = "weights.npz"
 OPTIMIZER = "optimizer.npz"
-_EPOCH_DIR = re.compile(r"^epoch_(\d{5,})$")
+_EPOCH_DIR = re.compile(r"^epoch_(\d{5,})(\.old)?$")  # .old: the one a rewrite of its epoch replaces
 # Params that may change on --resume: a lower learning rate is the cure for a NaN loss.
 RESUMABLE_CHANGES = ("learning_rate",)
 
@@ -163,9 +163,9 @@ class CheckpointStore:
         """Complete checkpoints, oldest first (a directory without state.json is not one)."""
         if not self.root.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.root.iterdir()
+        found = [(int(m.group(1)), m.group(2) is None, p) for p in self.root.iterdir()
                  if (m := _EPOCH_DIR.match(p.name)) and (p / STATE).is_file()]
-        return [p for _, p in sorted(found)]
+        return [p for _, _, p in sorted(found)]  # epoch_N.old only counts when a kill left no epoch_N
 
     def latest(self) -> Path | None:
         done = self.complete()
