@@ -108,7 +108,7 @@ def test_vaelab_explore_fashion_mnist_has_the_class_morph_over_the_test_means(tm
 
     served = Served(monkeypatch)
     data, _ = write_fashion_idx(tmp_path / "data", n_train=20, n_test=100)
-    shipped, prefix = ROOT / "pretrained", "fashion_mnist_ld_3_e_12"
+    shipped, prefix = ROOT / "vaelab" / "pretrained", "fashion_mnist_ld_3_e_12"
     assert vaelab("explore", "fashion_mnist", "--web", "--models-dir", shipped, "--model", prefix,
                   "--data-dir", data, "--alpha-max", "1.5") == 0
     ((kind, (_, latent_dim), kw),) = served.calls
