@@ -29,3 +29,4 @@ amount_of_vector_multipliers = 20  # alpha values in each morph strip
 alpha_max = 2.0  # morph strips decode mean_A + alpha * mean_B for alpha in [0, alpha_max]
 epsilon_std = 1.0
 seed = 0
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)

@@ -10,6 +10,7 @@ optimizer = "adam"
 learning_rate = 0.001
 lr_schedule = "constant"  # constant, step or cosine
 seed = 0
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)
 
 # the model's parts (see docs/parts.md)
 architecture = "dense"

@@ -11,6 +11,7 @@ learning_rate = 0.001
 lr_schedule = "constant"  # constant, step (lr_drop_every, lr_drop_factor) or cosine
 patience = 0  # > 0: stop after this many epochs without a better validation loss
 seed = 0
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)
 
 # the model's parts (see docs/parts.md)
 architecture = "dense"  # dense, conv, conv_bn, resnet or hierarchical

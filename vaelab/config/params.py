@@ -70,6 +70,9 @@ class Params:
     patience: int = entry(0, "stop after this many epochs without a better validation loss, keeping the best "
                              "weights (0: never stop early)", min=0, max=100_000)
     seed: int = entry(0, "random seed for weights, shuffling and sampling", min=0, max=2**31 - 1)
+    tensorboard_images_every: int = entry(5, "epochs between the sample, reconstruction and (latent_dim 2) "
+                                             "manifold images of the TensorBoard log, which also gets them after "
+                                             "the last epoch (0: curves only)", min=0, max=100_000)
     epsilon_std: float = entry(1.0, "standard deviation of the sampling noise eps (1.0 is the true VAE)",
                                min=0.0, max=100.0)
 

@@ -4,6 +4,7 @@
 - ``latent``: encode/decode in batches, class means, grids, morphs, interpolations (numpy in, numpy out).
 - ``prompts``: the "type a latent vector" prompt.
 - ``explorer``: the matplotlib window whose decoded image follows the mouse.
+- ``summaries``: the samples, reconstructions and manifold a training run shows in TensorBoard.
 
 May import: every layer below; these modules take ``decode``/``encode`` callables rather than models.
 """
