@@ -1,10 +1,11 @@
 """TensorBoard logs on every backend: an event-file writer that needs no TensorFlow, and the run's callback.
 
 :class:`EventWriter` writes TensorBoard's event files (``Event`` protocol buffers in TFRecord framing) with the
-``tensorboard`` package's own protobufs and record writer. It imports no TensorFlow, so a JAX or PyTorch run
-starts no TensorFlow thread pools and claims no GPU memory for its log. Scalars are ``simple_value`` summaries,
-images PNG-encoded ``Summary.Image`` values: what TensorBoard's scalars and images tabs read (and what
-``torch.utils.tensorboard`` writes).
+``tensorboard`` package's own protobufs and record writer. It imports no TensorFlow and runs no TensorFlow op
+(``tf.summary`` would start TensorFlow's runtime, its thread pools and, on a GPU, its claim on the memory, in a
+JAX or PyTorch process; Keras may import TensorFlow there, to recognise ``tf.data`` inputs, but starts nothing).
+Scalars are ``simple_value`` summaries, images PNG-encoded ``Summary.Image`` values: what TensorBoard's scalars
+and images tabs read (and what ``torch.utils.tensorboard`` writes).
 
 :func:`make_tensorboard` is the callback :func:`vaelab.training.callbacks.run_callbacks` adds. At the end of
 each complete epoch (step = epochs done, counted from 1) it logs every number Keras reports (``loss``,
@@ -48,7 +49,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(image[:, :, 0] if image.shape[-1] == 1 else image).save(buf, format="PNG", optimize=True)
+    Image.fromarray(image[:, :, 0] if image.shape[-1] == 1 else image).save(buf, format="PNG")
     return buf.getvalue()
 
 
