@@ -167,3 +167,44 @@ def test_a_hierarchical_run_logs_each_layers_kl_and_trains_the_same_without_imag
         assert a["scalars"][tag] == b["scalars"][tag], tag
     history = [json.loads(p.read_text()) for p in (next((tmp_path / n).glob("*_history.json")) for n in "ab")]
     assert history[0] == history[1]
+
+
+def test_a_resumed_run_adds_a_file_whose_steps_continue_with_the_same_pictures(mnist_dir, tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 of 3, then --resume: the first file has epoch 1 only (not the abandoned epoch), the
+    second epochs 2 and 3, and the pictures equal those of the uninterrupted run (the same fixed latents)."""
+    import signal
+
+    from vaelab.training import callbacks
+    from vaelab.training import loop as training
+
+    monkeypatch.setattr(training, "FAST_MAX_STEPS", 1)  # one step per call, so the signal lands mid-epoch
+
+    class Interrupter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:  # the epoch has 2 batches: the first one runs, then it stops
+                signal.raise_signal(signal.SIGINT)
+
+    def args(models):
+        return ["--data-dir", mnist_dir, "--models-dir", models, "--results-dir", tmp_path / "r", *TINY,
+                "--epochs", "3"]
+
+    prefix = "ld_2_id_16_e_3_warm1"
+    assert run_script("mnist_train.py", *args(tmp_path / "full")) == 0
+    real = callbacks.run_callbacks
+    with monkeypatch.context() as m:
+        m.setattr(callbacks, "run_callbacks", lambda *a, **k: [*real(*a, **k), Interrupter()])
+        assert run_script("mnist_train.py", *args(tmp_path / "parts")) == 130
+    assert run_script("mnist_train.py", *args(tmp_path / "parts"), "--resume") == 0
+    logdir = tmp_path / "parts" / "tensorboard" / prefix
+    first, second = (read_log(f) for f in sorted(logdir.glob("events.out.tfevents.*")))
+    assert [s for s, _ in first["scalars"]["loss"]] == [1] and [s for s, *_ in first["images"]["samples"]] == [1]
+    assert [s for s, _ in second["scalars"]["loss"]] == [2, 3]
+    full, parts = read_log(tmp_path / "full" / "tensorboard" / prefix), read_log(logdir)
+    assert set(parts["scalars"]) == SCALARS and parts["scalars"]["loss"] == full["scalars"]["loss"]
+    for tag in ("samples", "reconstructions", "manifold"):
+        assert [e[:3] for e in parts["images"][tag]] == [e[:3] for e in full["images"][tag]], tag
+        for a, b in zip(parts["images"][tag], full["images"][tag], strict=True):
+            np.testing.assert_array_equal(png_array(a[3]), png_array(b[3]), err_msg=f"{tag} at step {a[0]}")

@@ -65,7 +65,7 @@ class EventWriter:
         logdir.mkdir(parents=True, exist_ok=True)
         now = time.time()
         self.path = logdir / (f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}."
-                              f"{next(_FILES)}.vaelab")
+                              f"{next(_FILES):04d}.vaelab")  # sorted by name = in order
         self._records = RecordWriter(open(self.path, "wb"))  # noqa: SIM115 - open as long as the writer
         self._write(event_pb2.Event(wall_time=now, file_version="brain.Event:2"))
         self.flush()
