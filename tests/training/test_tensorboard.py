@@ -208,3 +208,26 @@ def test_a_resumed_run_adds_a_file_whose_steps_continue_with_the_same_pictures(m
         assert [e[:3] for e in parts["images"][tag]] == [e[:3] for e in full["images"][tag]], tag
         for a, b in zip(parts["images"][tag], full["images"][tag], strict=True):
             np.testing.assert_array_equal(png_array(a[3]), png_array(b[3]), err_msg=f"{tag} at step {a[0]}")
+
+
+def test_a_conv_hierarchical_run_logs_colour_pictures_and_the_layers_kl_it_reports(tmp_path, capsys):
+    """CIFAR-10's 32x32 colour images: RGB grids (no manifold for latent 8), and each stochastic layer's KL
+    equal to what the run prints for the test set after its last epoch (the same images, seed and weights)."""
+    import re
+
+    from conv_fixtures import write_cifar_dir
+
+    write_cifar_dir(tmp_path / "data")  # 32 test images: all of them are the KL's
+    assert run_script("cifar10_train.py", "--data-dir", tmp_path / "data", "--models-dir", tmp_path / "m",
+                      "--results-dir", tmp_path / "r", "--architecture", "hierarchical", "--filters", "4",
+                      "--blocks", "0", "--latent-channels", "2", "--latent-scales", "8", "--latent-dim", "8",
+                      "--epochs", "1", "--batch-size", "16", "--tensorboard-images-every", "1") == 0
+    printed = dict(re.findall(r"test: KL, (global|lower 1) latent ([\d.]+) nats", capsys.readouterr().out))
+    (logdir,) = (tmp_path / "m" / "tensorboard").iterdir()
+    log = read_log(logdir)
+    assert {tag: [(s, w, h) for s, w, h, _ in e] for tag, e in log["images"].items()} == {
+        "samples": [(1, 256, 256)], "reconstructions": [(1, 256, 256)]}
+    assert png_array(log["images"]["samples"][0][3]).shape == (256, 256, 3)
+    for layer in ("global", "lower 1"):
+        ((step, value),) = log["scalars"][f"kl_layer/{layer.replace(' ', '_')}"]
+        assert step == 1 and value == pytest.approx(float(printed[layer]), abs=0.006)
