@@ -15,6 +15,7 @@ learning_rate = 0.001
 kl_weight = 1.0  # 1.0 trains the ELBO; other values give a beta-VAE
 seed = 0
 validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)
 
 # the model's parts (see docs/parts.md)
 architecture = "conv"  # conv: the original design; or dense, conv_bn, resnet, hierarchical

@@ -30,3 +30,4 @@ alpha_max = 2.0  # morph strips decode mean_A + alpha * mean_B for alpha in [0, 
 epsilon_std = 1.0
 seed = 0
 validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)

@@ -11,6 +11,7 @@ learning_rate = 0.001
 lr_schedule = "constant"  # constant, step or cosine
 seed = 0
 validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)
 
 # the model's parts (see docs/parts.md)
 architecture = "dense"

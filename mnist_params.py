@@ -12,6 +12,7 @@ lr_schedule = "constant"  # constant, step (lr_drop_every, lr_drop_factor) or co
 patience = 0  # > 0: stop after this many epochs without a better validation loss
 seed = 0
 validate_on = "split"  # split: validate on images held out of the training set; test: on the test set
+tensorboard_images_every = 5  # epochs between the sample and reconstruction images in TensorBoard (0: none)
 
 # the model's parts (see docs/parts.md)
 architecture = "dense"  # dense, conv, conv_bn, resnet or hierarchical

@@ -122,6 +122,7 @@ def test_wrong_shapes_or_labels_in_a_dataset_file(tmp_path, capsys, overrides, m
                              "got 'magic'"),
     (["--learning-rate", "nan"], "error: mnist_params.py: learning_rate must be finite, got nan"),
     (["--checkpoint-every", "0"], "error: argument --checkpoint-every: must be >= 1, got 0; see mnist_train.py --help"),
+    (["--tensorboard-images-every", "-1"], "error: mnist_params.py: tensorboard_images_every must be >= 0, got -1"),
 ])
 def test_params_of_wrong_type_or_range_on_the_command_line(args, message, capsys):
     line = _error(capsys, run_script("mnist_train.py", *args))

@@ -94,10 +94,16 @@ def _run(exp, params, data_dir, files, limit, opts, argv, results_dir) -> artifa
         else:
             x_train, x_val, x_test, transform = to_inputs(x_train), to_inputs(x_val), to_inputs(x_test), None
         out = plan.files(files)
+        pictures = None
+        if not opts.no_tensorboard and params.tensorboard_images_every:
+            from vaelab.explore.summaries import KL_IMAGES, run_pictures
+
+            pictures = run_pictures(to_inputs(arrays[1][:KL_IMAGES]), params.seed, exp.image_shape)
         history = training.fit(vae, x_train, x_val, params, out, resume=opts.resume, every=opts.checkpoint_every,
                                script=exp.train_script, argv=argv,
                                deterministic=opts.deterministic, exact_order=exact,
-                               transform=transform, fast=exp.fast_path and not opts.no_jit)
+                               transform=transform, fast=exp.fast_path and not opts.no_jit,
+                               tensorboard=not opts.no_tensorboard, pictures=pictures)
         for path in save_final(vae, history, params, out, exp.train_script, argv):
             if plan.chief:
                 print(f"saved {path}")

@@ -159,6 +159,12 @@ def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="turn the fast path off: no XLA compilation and one step per call, as before it was the "
                         "default (MNIST under TensorFlow; other experiments and backends have none)")
 
+    g = p.add_argument_group("watching a run (see README, Watching a run)")
+    g.add_argument("--no-tensorboard", action="store_true",
+                   help="write no TensorBoard log (by default models/tensorboard/<prefix> gets the curves every "
+                        "epoch and sample, reconstruction and manifold images every --tensorboard-images-every "
+                        "epochs; view it with: tensorboard --logdir models/tensorboard)")
+
     from vaelab.training.distribute import MODES, PRECISIONS
 
     g = p.add_argument_group("devices and precision (see docs/distributed.md)")

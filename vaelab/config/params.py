@@ -76,6 +76,9 @@ class Params:
                                       "Fashion-MNIST's, the last 5,000 of CIFAR-10's, the last 10 % of each "
                                       "Caltech101 class's) or test (the test set, as the original scripts did)",
                              choices=("split", "test"))
+    tensorboard_images_every: int = entry(5, "epochs between the sample, reconstruction and (latent_dim 2) "
+                                             "manifold images of the TensorBoard log, which also gets them after "
+                                             "the last epoch (0: curves only)", min=0, max=100_000)
     epsilon_std: float = entry(1.0, "standard deviation of the sampling noise eps (1.0 is the true VAE)",
                                min=0.0, max=100.0)
 

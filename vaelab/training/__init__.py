@@ -3,6 +3,7 @@
 - ``options``: :class:`~vaelab.training.options.TrainOptions`, how a run trains (resume, devices, …).
 - ``loop``: compile, input pipeline, fit, the exits on NaN or a signal.
 - ``callbacks``: logs, the NaN guard, learning-rate schedules, early stopping.
+- ``tensorboard``: TensorBoard's event files on every backend (no TensorFlow needed), the run's log.
 - ``checkpoints``: the checkpoint store, exact resume.
 - ``distribute``: several devices or machines, mixed precision.
 

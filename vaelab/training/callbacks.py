@@ -1,13 +1,13 @@
 """Keras callbacks of a training run: logs, the NaN guard, learning-rate schedules and early stopping.
 
-:func:`run_callbacks` is what every run gets (CSV log, TensorBoard on TensorFlow, the NaN guard);
+:func:`run_callbacks` is what every run gets (CSV log, the TensorBoard log of :mod:`vaelab.training.tensorboard` on
+every backend, the NaN guard);
 :func:`schedule_callbacks` what the params ask for (``lr_schedule``, ``patience``). Keras is imported inside
 the functions.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
 from pathlib import Path
@@ -45,14 +45,24 @@ def make_nan_guard():
     return StopOnNaN()
 
 
-def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True) -> list:
-    """CSV log, TensorBoard (TensorFlow backend only) and the NaN guard."""
+def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=None, steps: int | None = None,
+                  pictures=None) -> list:
+    """CSV log, TensorBoard (with ``tensorboard``, on every backend) and the NaN guard.
+
+    The TensorBoard log goes to ``files.tensorboard_dir``; with ``params`` it knows the last epoch and
+    ``params.tensorboard_images_every``, with ``steps`` (an epoch's batches) it skips epochs cut short, and
+    ``pictures`` is its image hook (:func:`vaelab.training.tensorboard.make_tensorboard`).
+    """
     import keras
 
     files.csv_log.parent.mkdir(parents=True, exist_ok=True)
     cbs = [keras.callbacks.CSVLogger(str(files.csv_log))]
-    if tensorboard and keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
-        cbs.append(keras.callbacks.TensorBoard(log_dir=str(files.tensorboard_dir), write_graph=False))
+    if tensorboard:
+        from vaelab.training.tensorboard import make_tensorboard
+
+        cbs.append(make_tensorboard(files.tensorboard_dir, epochs=getattr(params, "epochs", None),
+                                    images_every=getattr(params, "tensorboard_images_every", 0), steps=steps,
+                                    pictures=pictures))
     return [*cbs, make_nan_guard()]
 
 

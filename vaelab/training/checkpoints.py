@@ -47,8 +47,9 @@ STATE = "state.json"
 WEIGHTS = "weights.npz"
 OPTIMIZER = "optimizer.npz"
 _EPOCH_DIR = re.compile(r"^epoch_(\d{5,})(\.old)?$")  # .old: the one a rewrite of its epoch replaces
-# Params that may change on --resume: a lower learning rate is the cure for a NaN loss.
-RESUMABLE_CHANGES = ("learning_rate",)
+# Params that may change on --resume: a lower learning rate is the cure for a NaN loss; how often TensorBoard
+# gets images does not change the training.
+RESUMABLE_CHANGES = ("learning_rate", "tensorboard_images_every")
 
 
 # --- capturing and restoring the training state ---------------------------------------------------

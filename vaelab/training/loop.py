@@ -151,7 +151,8 @@ def stop_on_signals(model):
 
 def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: bool = False,
         every: int = 1, script: str = "train.py", argv=(), deterministic: bool = False,
-        verbose="auto", exact_order: bool = True, transform=None, fast: bool = False) -> dict[str, list[float]]:
+        verbose="auto", exact_order: bool = True, transform=None, fast: bool = False, tensorboard: bool = True,
+        pictures=None) -> dict[str, list[float]]:
     """Compile and fit ``vae`` with checkpoints, exact resume, the params' schedules, signal handling and the
     NaN guard.
 
@@ -164,7 +165,8 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
     then restores weights, optimizer and RNG state but not the shuffling order. ``transform`` maps each
     training batch to the model's input (uint8 images -> float32), so a dataset stays uint8 in memory;
     ``x_val`` is then a batch source such as :func:`vaelab.data.batches.image_batches`. ``fast`` turns on the fast
-    path (:func:`compile_options`; with ``exact_order`` only, whose epochs it keeps exact).
+    path (:func:`compile_options`; with ``exact_order`` only, whose epochs it keeps exact). ``tensorboard``
+    writes the TensorBoard log (:mod:`vaelab.training.tensorboard`), with the images of ``pictures``.
     """
     make_deterministic(params.seed, ops=deterministic)
     steps = len(batches.batch_bounds(len(x_train), params.batch_size))
@@ -183,7 +185,7 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
         train_args = dict(x=source, steps_per_epoch=source.steps, shuffle=False)
     else:
         train_args = dict(x=x_train, batch_size=params.batch_size, shuffle=True)
-    cbs = callbacks.run_callbacks(files)
+    cbs = callbacks.run_callbacks(files, tensorboard, params=params, steps=steps, pictures=pictures)
     if start:
         checkpoints.rewrite_csv_log(cbs, history, start)
     nan_guard = next(c for c in cbs if hasattr(c, "bad_batch"))

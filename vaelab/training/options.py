@@ -1,7 +1,8 @@
 """How a run trains, beside what it trains (the params): resume, checkpoints, devices, precision, the fast path.
 
 :class:`TrainOptions` holds these choices for :func:`vaelab.api.train.train`; the train scripts' flags
-(``--resume``, ``--checkpoint-every``, ``--no-jit``, ``--distribute``, ``--devices``, ``--mixed-precision``)
+(``--resume``, ``--checkpoint-every``, ``--no-jit``, ``--no-tensorboard``, ``--distribute``, ``--devices``,
+``--mixed-precision``)
 take their defaults from it. They are not saved in ``…_params.json``: they do not change the model.
 """
 
@@ -17,6 +18,7 @@ class TrainOptions:
     resume: bool = False  # continue from the newest checkpoint of this model
     checkpoint_every: int = 1  # epochs between checkpoints
     no_jit: bool = False  # no XLA compilation and one step per call (the fast path off)
+    no_tensorboard: bool = False  # write no TensorBoard log (vaelab.training.tensorboard)
     distribute: str = "none"  # none | mirrored | multiworker (vaelab.training.distribute)
     devices: str | None = None  # with mirrored: e.g. "0,1"
     mixed_precision: str = "off"  # off | float16 | bfloat16
