@@ -162,6 +162,7 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
     """Write the VAE, encoder (x -> z_mean), decoder (z -> image), history (pickle and JSON), params JSON and the
     architecture text (the encoder's and decoder's summaries); samplers fitted to an earlier model of the same
     name are deleted."""
+    from vaelab.models import samplers
     from vaelab.models.vae import architecture_text, image_decoder, mean_encoder
 
     with artifacts.together():  # all written, then all renamed: a kill or a full disk leaves the old set
@@ -174,8 +175,12 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
             artifacts.save_json(params.to_dict(), files.params_json),
             artifacts.write_bytes(files.architecture, architecture_text(vae).encode()),
         ]
-    for stale in Path(files.models_dir).glob(f"{files.prefix}_sampler_*"):
-        stale.unlink()
+        prior_file = samplers.LearnedPrior().file(files)
+        if vae.prior is not None:  # the learned prior as the mixture it is, for the generate scripts' sampler
+            written.append(samplers.LearnedPrior.of(vae.prior.mixture(vae.encoder)).save(prior_file))
+    stale = list(Path(files.models_dir).glob(f"{files.prefix}_sampler_*"))
+    for path in stale + ([prior_file] if vae.prior is None and prior_file.exists() else []):
+        path.unlink()
     return written
 
 

@@ -101,6 +101,11 @@ class Params:
                                     "0: the prior means, so a code always decodes to the same image)", min=0.0,
                                max=10.0)
 
+    prior: str = entry("standard", "the prior p(z) of the global latent: standard (N(0, I)), mog (a learned "
+                                   "mixture of prior_components Gaussians) or vamp (the VampPrior: the posteriors of "
+                                   "prior_components learned pseudo-inputs)", choices=("standard", "mog", "vamp"))
+    prior_components: int = entry(100, "with prior mog or vamp: mixture components (vamp: pseudo-inputs; Tomczak & "
+                                       "Welling used 500 on MNIST)", min=1, max=10_000)
     conditional: bool = entry(False, "train a class-conditional VAE, p(x | z, label): generate a chosen class "
                                      "(--class); the label enters encoder and decoder", flags=())
     label_embedding: int = entry(0, "conditional: width of the learned label embedding (0: one-hot)", min=0,
@@ -137,6 +142,12 @@ class Params:
 
     def validate(self) -> None:
         """Checks across entries; subclasses extend it. The architecture must be able to make the images."""
+        if self.prior != "standard" and self.free_bits:
+            raise UserError(f"free_bits acts on the KL per dimension from N(0, I), which prior {self.prior} has not; "
+                            "drop --free-bits or use --prior standard")
+        if self.prior == "vamp" and self.conditional:
+            raise UserError("prior vamp takes pseudo-inputs without labels, so not a conditional model; use --prior "
+                            "mog or drop --conditional")
         if self.preset:
             presets.lookup(self.preset, self.DATASET)
         if self.hidden_dims:
@@ -177,6 +188,8 @@ class Params:
             tokens.append(f"warm{self.kl_warmup}")
         if self.free_bits != base.free_bits:
             tokens.append(f"fb{self.free_bits:g}")
+        if self.prior != "standard":
+            tokens.append(f"{self.prior}{self.prior_components}")
         if self.conditional:
             tokens.append(f"cond{self.label_embedding or ''}")
         return tokens

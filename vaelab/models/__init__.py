@@ -10,6 +10,9 @@
 - ``vae``: the :class:`~vaelab.models.vae.VAE` (loss on every backend) and its class-conditional subclass, the
   saved encoder/decoder, ``build_vae``.
 - ``conditional``: the class-conditional VAE's label inputs, packing labels into the input arrays, its builders.
+- ``saved``: the files a trained VAE is saved as beside the whole model: encoder ``x -> z_mean``, decoder
+  ``z -> image``, the architecture text.
+- ``priors``: learned priors of the global latent (a mixture of Gaussians, the VampPrior).
 - ``saving``: registers every class a file may name, then loads it.
 - ``modelfile``: the params of a model file read from its shapes (Keras 2 files without a params sidecar).
 

@@ -39,6 +39,7 @@ SAMPLERS = {c.name: c for c in (
     samplers.Uniform,
     samplers.Gmm,
     samplers.TwoStage,
+    samplers.LearnedPrior,
 )}
 
 KINDS = {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS, "objective": OBJECTIVES, "sampler": SAMPLERS}
@@ -65,4 +66,9 @@ def objective(params) -> objectives.Objective:
 
 
 def sampler(params, name: str | None = None) -> samplers.Sampler:
-    return samplers.from_params(lookup("sampler", name or params.sampler), params)
+    """The sampler ``name`` (default: the params'); a model with a learned prior draws from it where the params
+    name the standard normal (``normal``), since N(0, I) is not its prior."""
+    chosen = name or params.sampler
+    if chosen == "normal" and getattr(params, "prior", "standard") != "standard":
+        chosen = samplers.LearnedPrior.name
+    return samplers.from_params(lookup("sampler", chosen), params)

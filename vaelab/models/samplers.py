@@ -174,6 +174,33 @@ class Gmm(Sampler):
                "mixture fitted to the training codes"
 
 
+@dataclass
+class LearnedPrior(Gmm):
+    """The model's own learned prior (``--prior mog`` or ``vamp``), a Gaussian mixture that training writes beside
+    the model (``<prefix>_prior.npz``); what a model with a learned prior samples by default."""
+
+    name: ClassVar[str] = "prior"
+    help: ClassVar[str] = "the model's learned prior (--prior mog or vamp), written by training"
+
+    def file(self, files):
+        return files.models_dir / f"{files.prefix}_prior.npz"
+
+    def fit(self, codes, seed=0):
+        raise UserError("this model has no learned prior file (<prefix>_prior.npz, which training with --prior mog "
+                        "or vamp writes); use another --sampler")
+
+    @classmethod
+    def of(cls, mixture: dict) -> "LearnedPrior":
+        """From a prior's ``mixture()`` (weights, means, variances of diagonal Gaussians)."""
+        variances = np.asarray(mixture["variances"], dtype=np.float64)
+        return cls(components=len(variances), weights=np.asarray(mixture["weights"], dtype=np.float64),
+                   means=np.asarray(mixture["means"], dtype=np.float64),
+                   covs=np.stack([np.diag(v) for v in variances]))
+
+    def describe(self) -> str:
+        return f"the learned prior ({len(self.weights) if self.weights is not None else self.components} components)"
+
+
 # --- two-stage VAE --------------------------------------------------------------------------------
 
 TWO_STAGE_HIDDEN = 256

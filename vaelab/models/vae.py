@@ -24,6 +24,7 @@ from vaelab.models import objectives as objectives_mod
 from vaelab.models import registry as parts
 from vaelab.models.gaussian import kl_divergence, kl_per_dimension, log_q_minus_log_p
 from vaelab.models.layers import DiscretizedLogisticMean, Sampling
+from vaelab.models.saved import LikelihoodMean, architecture_text, image_decoder, mean_encoder  # noqa: F401
 
 __all__ = ["VAE", "ConditionalVAE", "DiscretizedLogisticMean", "image_decoder", "mean_encoder", "build_vae", "kl_divergence"]
 
@@ -60,9 +61,10 @@ class VAE(keras.Model):
                  objective: str = "elbo", iwae_k: int = 1, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
                  free_bits: float = 0.0, epsilon_std: float = 1.0, seed: int | None = None, binarize: bool = False,
                  binarize_seed: int | None = None, image_shape=None, reconstruction: str | None = None,
-                 reconstruction_weight: float | None = None, **kwargs):
+                 reconstruction_weight: float | None = None, prior=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
+        self.prior = prior  # a learned prior of vaelab.models.priors; None: N(0, I)
         self.image_shape = tuple(image_shape or encoder.inputs[0].shape[1:])
         channels = self.image_shape[-1] if len(self.image_shape) == 3 else 1
         self.reconstruction, self.reconstruction_weight = reconstruction, reconstruction_weight
@@ -129,10 +131,16 @@ class VAE(keras.Model):
             params = self.decoder(self.decoder_inputs(z, features), training=training)
             kl_lower = log_qp_lower = ops.zeros(ops.shape(z)[:1], dtype="float32")
         kl_dims = kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32"))
+        if self.prior is None:
+            kl = ops.sum(kl_dims, axis=-1)
+            log_qp = log_q_minus_log_p(ops.cast(z, "float32"), ops.cast(z_mean, "float32"),
+                                       ops.cast(z_log_var, "float32"))
+        else:  # no closed form: the one-sample estimate log q(z|x) - log p(z) at the drawn z
+            from vaelab.models.priors import gaussian_log_density
+
+            kl = log_qp = gaussian_log_density(z, z_mean, z_log_var) - self.prior.log_prob(z, self.encoder)
         return {"params": params, "z_mean": z_mean, "z_log_var": z_log_var, "kl_dims": kl_dims,
-                "kl_lower": kl_lower, "kl": ops.sum(kl_dims, axis=-1) + kl_lower,
-                "log_qp": log_q_minus_log_p(ops.cast(z, "float32"), ops.cast(z_mean, "float32"),
-                                            ops.cast(z_log_var, "float32")) + log_qp_lower}
+                "kl_lower": kl_lower, "kl": kl + kl_lower, "log_qp": log_qp + log_qp_lower}
 
     def _images(self, tensor):
         """``tensor`` in image layout (B, H, W, ·) (dense models work on flat vectors)."""
@@ -222,6 +230,8 @@ class VAE(keras.Model):
             "epsilon_std": self.sampling.epsilon_std, "seed": self.sampling.seed,
             "binarize": self.binarize, "binarize_seed": self.binarize_seed, "image_shape": list(self.image_shape),
         }
+        if self.prior is not None:
+            config["prior"] = keras.saving.serialize_keras_object(self.prior)
         if self.reconstruction is not None:
             config.update(reconstruction=self.reconstruction, reconstruction_weight=self.reconstruction_weight)
         else:
@@ -231,8 +241,9 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        for part in ("encoder", "decoder"):
-            config[part] = keras.saving.deserialize_keras_object(config[part], custom_objects=custom_objects)
+        for part in ("encoder", "decoder", "prior"):
+            if config.get(part) is not None:
+                config[part] = keras.saving.deserialize_keras_object(config[part], custom_objects=custom_objects)
         return cls(**config)
 
 
@@ -274,59 +285,6 @@ class DynamicBinarizationVAE(VAE):
         super().__init__(*args, **kwargs)
 
 
-@keras.saving.register_keras_serializable(package="vaelab")
-class LikelihoodMean(keras.layers.Layer):
-    """Decoder output -> the image in [0, 1] that a likelihood of :mod:`vaelab.models.registry` has as its mean: the last
-    layer of every saved ``…_decoder.h5``."""
-
-    def __init__(self, likelihood: str, channels: int, options: dict | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.likelihood_name, self.channels, self.options = likelihood, int(channels), dict(options or {})
-        self.likelihood = parts.lookup("likelihood", likelihood)(self.channels, **self.options)
-
-    def call(self, out):
-        return self.likelihood.mean(out)
-
-    def compute_output_shape(self, input_shape):
-        if len(input_shape) == 2:  # flat decoder outputs, one number per pixel and channel
-            return input_shape
-        return (*input_shape[:-1], self.channels)
-
-    def get_config(self):
-        return {**super().get_config(), "likelihood": self.likelihood_name, "channels": self.channels,
-                "options": self.options}
-
-
-def mean_encoder(encoder: keras.Model) -> keras.Model:
-    """The saved ``…_encoder`` model: x -> z_mean, sharing the VAE encoder's layers (as the original)."""
-    return keras.Model(encoder.inputs, encoder.outputs[0], name="encoder_mean")
-
-
-def image_decoder(vae: VAE) -> keras.Model:
-    """z -> image in [0, 1]: the saved ``…_decoder`` model and what samples and reconstructions are drawn with.
-
-    The decoder followed by the likelihood's mean: Keras' own ``Activation`` where the mean is one (a sigmoid of
-    logits), so the file loads in plain Keras; else the registered :class:`LikelihoodMean` (a mixture's mean
-    image, the continuous Bernoulli's mean), which loads after ``import vaelab``. A hierarchical
-    decoder draws its lower latents at their prior means unless :func:`vaelab.models.architectures.topdown.set_temperature`
-    says otherwise. Models whose decoder already ends in the image (saved
-    before likelihoods were parts) keep their decoder as it is.
-    """
-    lik = vae.likelihood
-    if getattr(lik, "from_logits", True) is False:
-        return vae.decoder
-    z = keras.Input(shape=(vae.latent_dim,), name="z")
-    inputs = [z, keras.Input(shape=(1,), dtype="int32", name="label")] if vae.conditional else z
-    out = vae.decoder(inputs)
-    if vae.hierarchical:
-        out = out[0]
-    if lik.mean_activation():
-        mean = keras.layers.Activation(lik.mean_activation(), name="x_hat_mean")(out)
-    else:
-        mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean")(out)
-    return keras.Model(inputs, mean, name="decoder")
-
-
 def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int = 1,
               n_classes: int | None = None) -> VAE:
     """The VAE the params describe, for images of ``image_shape``: the architecture's encoder and decoder, the
@@ -347,32 +305,11 @@ def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int 
     else:
         encoder, decoder = arch.build(params, tuple(image_shape), lik.param_channels())
         cls = VAE
+    from vaelab.models import priors
+
+    extra["prior"] = priors.build(params, encoder)
     return cls(encoder, decoder, **extra, likelihood=lik.name, likelihood_options=lik.options(), objective=objective.name,
                iwae_k=objective.samples, kl_weight=params.kl_weight, kl_warmup_steps=params.kl_warmup * steps_per_epoch,
                free_bits=params.free_bits, epsilon_std=params.epsilon_std, seed=params.seed, binarize=binarize,
                binarize_seed=params.seed + 1 if binarize else None,
                image_shape=image_shape if arch.flat_input else None, name="vae")
-
-
-SUMMARY_WIDTH = 100  # characters per line of the architecture text
-
-
-def architecture_text(vae: VAE) -> str:
-    """The encoder's and the saved decoder's ``summary()`` (layers, output shapes, parameter counts) as text:
-    the ``…_architecture.txt`` beside every trained model, and what ``--summary`` prints."""
-    import os
-
-    texts: list[str] = []
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(SUMMARY_WIDTH)  # Keras draws the tables with rich, which wraps at this width
-    try:
-        for model in (vae.encoder, vae.decoder):
-            model.summary(line_length=SUMMARY_WIDTH, print_fn=lambda text, line_break=True: texts.append(text))
-    finally:
-        if columns is None:
-            del os.environ["COLUMNS"]
-        else:
-            os.environ["COLUMNS"] = columns
-    return "\n".join(text.rstrip() + "\n" for text in texts)
-
-
