@@ -118,7 +118,7 @@ def test_wrong_shapes_or_labels_in_a_dataset_file(tmp_path, capsys, overrides, m
     (["--architecture", "transformer"], "error: mnist_params.py: architecture must be one of dense, conv, conv_bn, "
                                         "resnet, hierarchical, dense_hierarchical; got 'transformer'"),
     (["--objective", "iwae", "--k", "0"], "error: mnist_params.py: iwae_k must be >= 1, got 0"),
-    (["--sampler", "magic"], "error: mnist_params.py: sampler must be one of normal, uniform, gmm, two-stage; "
+    (["--sampler", "magic"], "error: mnist_params.py: sampler must be one of normal, uniform, gmm, two-stage, prior; "
                              "got 'magic'"),
     (["--learning-rate", "nan"], "error: mnist_params.py: learning_rate must be finite, got nan"),
     (["--checkpoint-every", "0"], "error: argument --checkpoint-every: must be >= 1, got 0; see mnist_train.py --help"),
