@@ -103,3 +103,22 @@ def test_morph_changes_the_class_at_a_fixed_style(tmp_path):
     assert not any("morph_" in n or "class_means" in n for n in names)
     grid = Image.open(results / f"{prefix}_styles_by_class.png")
     assert grid.size[0] > grid.size[1]  # 11 columns (the image, then 10 classes) by 6 rows
+
+
+def test_the_tensorboard_log_shows_one_class_per_row_and_validation_reconstructions(conditional_mnist):
+    """The run's pictures: the sample grid's rows are classes 0-7, the reconstructions are of validation images."""
+    import io
+
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    models, _ = conditional_mnist
+    (logdir,) = (models / "tensorboard").iterdir()
+    acc = ea.EventAccumulator(str(logdir), size_guidance={ea.IMAGES: 0})
+    acc.Reload()
+    assert {"samples", "reconstructions", "manifold"} <= set(acc.Tags()["images"])
+    last = acc.Images("samples")[-1]
+    assert last.step == 2 and last.width == last.height == 224  # 8 x 8 digits of 28 px
+    grid = np.asarray(Image.open(io.BytesIO(last.encoded_image_string))).astype(float)
+    grid = grid if grid.ndim == 2 else grid[..., 0]
+    rows = grid.reshape(8, 28, 224).mean(axis=(1, 2))
+    assert np.ptp(rows) > 0  # rows differ: one class each
