@@ -60,12 +60,16 @@ def _isolated(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def mnist_dir(tmp_path) -> Path:
     """A data dir holding ``mnist.npz`` (keras layout) with 512 train and 128 test images."""
-    x_tr, y_tr = digit_like_images(512, seed=1)
-    x_te, y_te = digit_like_images(128, seed=2)
-    d = tmp_path / "data"
-    d.mkdir()
-    np.savez_compressed(d / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
-    return d
+    return write_mnist(tmp_path / "data")
+
+
+def write_mnist(folder: Path, n_train: int = 512, n_test: int = 128) -> Path:
+    """``folder`` holding a ``mnist.npz`` of ``digit_like_images`` (train seed 1, test seed 2); returns it."""
+    x_tr, y_tr = digit_like_images(n_train, seed=1)
+    x_te, y_te = digit_like_images(n_test, seed=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    return folder
 
 
 def run_script(name: str, *args: str, stdin: str | None = None, monkeypatch=None) -> int:
@@ -97,11 +101,7 @@ _CACHE: dict = {}
 def _trained_mnist(tmp_path_factory):
     if "mnist" not in _CACHE:
         base = tmp_path_factory.mktemp("trained")
-        x_tr, y_tr = digit_like_images(512, seed=1)
-        x_te, y_te = digit_like_images(128, seed=2)
-        data = base / "data"
-        data.mkdir()
-        np.savez_compressed(data / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+        data = write_mnist(base / "data")
         models = base / "models"
         code = run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "1",
                           "--intermediate-dim", "32", "--batch-size", "128", "--results-dir", base / "results")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import digit_like_images, run_script
+from conftest import run_script, write_mnist
 
 PREFIX = "ld_2_id_32_e_2_cond"
 
@@ -17,11 +17,7 @@ PREFIX = "ld_2_id_32_e_2_cond"
 @pytest.fixture(scope="module")
 def conditional_mnist(tmp_path_factory):
     base = tmp_path_factory.mktemp("conditional")
-    x_tr, y_tr = digit_like_images(512, seed=1)
-    x_te, y_te = digit_like_images(128, seed=2)
-    data = base / "data"
-    data.mkdir()
-    np.savez_compressed(data / "mnist.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    data = write_mnist(base / "data")
     models = base / "models"
     assert run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "2",
                       "--intermediate-dim", "32", "--batch-size", "128", "--conditional",

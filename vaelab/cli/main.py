@@ -42,14 +42,17 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
     job, rest = argv[0], argv[1:]
-    if job == "train":
-        from vaelab.cli.train import train_command
+    if job in ("train", "explore"):
+        if job == "train":
+            from vaelab.cli.train import train_command as command
+        else:
+            from vaelab.cli.explore import explore_command as command
 
-        def run_train(rest):
-            exp, module, flags = _experiment("train", rest)
-            return train_command(exp, module, flags)
+        def run_dataset_job(rest):
+            exp, module, flags = _experiment(job, rest)
+            return command(exp, module, flags)
 
-        cli.run(run_train, argv=rest)
+        cli.run(run_dataset_job, argv=rest)
     elif job == "generate":
         from vaelab.cli.generate import image_generate_command
 
@@ -64,14 +67,6 @@ def main(argv: list[str] | None = None) -> None:
             return image_generate_command({side: (exp, exp.params_module)}, 15, __doc__, flags)
 
         cli.run(run_generate, argv=rest)
-    elif job == "explore":
-        from vaelab.cli.explore import explore_command
-
-        def run_explore(rest):
-            exp, module, flags = _experiment("explore", rest)
-            return explore_command(exp, module, flags)
-
-        cli.run(run_explore, argv=rest)
     elif job == "evaluate":
         from vaelab.cli.evaluate import evaluate_command
 
