@@ -29,8 +29,11 @@ def main(argv):
     h, w = trained.image_shape[:2]
     q = latent.normal_quantiles(args.n, args.scale)
     ticks = ([w // 2 + i * w for i in range(args.n)], [h // 2 + i * h for i in range(args.n)], q, q[::-1])
+    density = trained.prior_log_density()  # a learned prior's contours (None: N(0, I), drawn as before)
     plots.image_grid(trained.manifold(args.n, args.scale), trained.result(args.results_dir, "manifold"),
-                     title=f"{trained.files.prefix}: decoded {args.n}x{args.n} manifold", ticks=ticks)
+                     title=f"{trained.files.prefix}: decoded {args.n}x{args.n} manifold"
+                           + ("; lines: the learned prior's density" if density else ""),
+                     ticks=ticks, log_density=density)
     generate.interpolations(trained, args)
     generate.decode_vectors_and_prompt(trained, args)
     plots.finish()

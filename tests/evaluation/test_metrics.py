@@ -211,3 +211,34 @@ def test_latent_layers_of_a_one_layer_vae_give_its_kl_and_the_units_whose_mean_v
         assert layer["layer"] == "global" and layer["shape"] == [LATENT] and layer["units"] == LATENT
         assert layer["active_units"] == active
         np.testing.assert_allclose(layer["kl_nats"], kl.mean(), rtol=1e-5)
+
+
+def test_latent_layers_measure_a_learned_priors_kl_from_that_prior_not_from_n01(model):
+    """With a learned prior the global layer's KL is the ELBO's own estimate log q(z|x) - log p(z) along the same
+    posterior draw (one batch, one seed: the same draw), so the two agree exactly; moving the prior's component
+    away from the posteriors raises it by the closed-form amount a numpy Gaussian gives."""
+    from vaelab.models.priors import MixturePrior
+
+    w, b, a, c, var, x = model
+    plain = wrong_vae(model)
+    prior = MixturePrior(LATENT, 1, name="prior")
+    vae = VAE(plain.encoder, plain.decoder, likelihood="gaussian",
+              likelihood_options={"sigma": SIGMA, "from_logits": False}, prior=prior)
+    (layer,) = metrics.latent_layers(vae, x, batch_size=len(x))
+    kl_elbo = metrics.elbo(vae, x, samples=1)["kl"]
+    np.testing.assert_allclose(layer["kl_nats"], kl_elbo.mean(), rtol=1e-5)
+
+    # One component N(m, I) instead of N(0, I): log q - log p changes by log N(z; 0, I) - log N(z; m, I)
+    # = |m|^2/2 - m.z per draw; the same seed gives the same draws z ~ q, so the change averages to
+    # |m|^2/2 - m.mean_q up to the draws' noise m.(z - mean_q), whose spread is known.
+    prior.set_weights([np.zeros((1, LATENT)), np.zeros((1, LATENT)), np.zeros(1)])
+    at_zero = metrics.latent_layers(vae, x, batch_size=len(x))[0]["kl_nats"]
+    shift = np.array([[3.0, -2.0]])
+    prior.set_weights([shift, np.zeros((1, LATENT)), np.zeros(1)])
+    shifted = metrics.latent_layers(vae, x, batch_size=len(x))[0]["kl_nats"]
+    mean = x.astype(np.float64) @ (0.6 * a).T + c + 0.3
+    draws = shifted - at_zero  # the same draws z in both (same seed), so the difference is exact per draw
+    assert draws > 5.0
+    closed = float(np.mean(0.5 * shift[0] @ shift[0] - mean @ shift[0]))
+    noise = math.sqrt(float(np.sum(shift[0] ** 2 * 3.0 * var)) / len(x))
+    assert abs(draws - closed) < 4 * noise

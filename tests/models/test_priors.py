@@ -80,3 +80,41 @@ def test_learned_priors_refuse_free_bits_and_vamp_refuses_labels():
     with pytest.raises(UserError, match="prior vamp takes pseudo-inputs without labels"):
         MnistParams(prior="vamp", conditional=True)
     assert MnistParams(prior="mog", conditional=True).model_prefix().endswith("_mog100_cond")
+
+
+def test_the_2d_script_draws_the_learned_priors_density_on_its_scatter_and_manifold(mnist_dir, tmp_path,
+                                                                                      monkeypatch):
+    """Both figures of mnist_2d_latent_space_and_generate.py get the contours of the prior the model was trained
+    with (the mixture written beside it), and a standard-prior model's figures get none, as before."""
+    import vaelab
+    from conftest import run_script
+    from vaelab.explore import plots
+
+    calls = []
+    real = plots.density_contours
+
+    def recording(ax, log_density, *args):
+        calls.append(log_density)
+        return real(ax, log_density, *args)
+
+    monkeypatch.setattr(plots, "density_contours", recording)
+    models, results = tmp_path / "models", tmp_path / "results"
+    vaelab.train("mnist", data_dir=mnist_dir, models_dir=models, epochs=1, intermediate_dim=16, prior="mog",
+                 prior_components=3)
+    common = ["--data-dir", mnist_dir, "--models-dir", models, "--results-dir", results, "--intermediate-dim", "16",
+              "--epochs", "1", "--n", "4", "--no-prompt"]
+    assert run_script("mnist_2d_latent_space_and_generate.py", *common, "--prior", "mog",
+                      "--prior-components", "3") == 0
+    assert len(calls) == 2  # the scatter and the manifold
+    with np.load(models / "ld_2_id_16_e_1_mog3_prior.npz") as f:
+        weights, means, covs = f["weights"], f["means"], f["covs"]
+    z = np.random.default_rng(0).normal(size=(5, 2))
+    expected = np.log(sum(w * multivariate_normal(m, c).pdf(z) for w, m, c in zip(weights, means, covs)))
+    for density in calls:
+        np.testing.assert_allclose(density(z), expected, rtol=1e-8)
+    assert {p.name for p in results.iterdir()} == {"ld_2_id_16_e_1_mog3_latent.png", "ld_2_id_16_e_1_mog3_manifold.png"}
+
+    calls.clear()
+    vaelab.train("mnist", data_dir=mnist_dir, models_dir=models, epochs=1, intermediate_dim=16)
+    assert run_script("mnist_2d_latent_space_and_generate.py", *common) == 0
+    assert calls == []

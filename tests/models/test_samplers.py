@@ -80,3 +80,15 @@ def test_an_unreadable_sampler_file_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="not a readable sampler file") as e:
         samplers.Gmm(components=3).load(bad)
     assert "\n" not in str(e.value)
+
+
+def test_a_mixtures_log_density_is_scipys_mixture_density():
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(3)
+    weights, means = np.array([0.3, 0.7]), rng.normal(size=(2, 2))
+    covs = np.array([[[1.0, 0.3], [0.3, 0.5]], [[0.4, 0.0], [0.0, 2.0]]])
+    z = rng.normal(size=(7, 2)) * 2
+    gmm = samplers.Gmm(components=2, weights=weights, means=means, covs=covs)
+    expected = np.log(sum(w * multivariate_normal(m, c).pdf(z) for w, m, c in zip(weights, means, covs)))
+    np.testing.assert_allclose(gmm.log_density(z), expected, rtol=1e-10)

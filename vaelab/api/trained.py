@@ -183,6 +183,13 @@ class Trained:
 
         return samplers.load_or_fit(sampler, self.files, codes, seed=self.params.seed)
 
+    def prior_log_density(self):
+        """The learned prior's log-density, a function of latent vectors (N, d) -> (N,), or None for the
+        standard normal prior (whose density the original scripts' figures leave out)."""
+        if getattr(self.params, "prior", "standard") == "standard":
+            return None
+        return self.sampler("prior").log_density
+
     def sample(self, n: int, sampler=None, seed: int | None = None, data_dir=None, limit=None,
                label=None) -> np.ndarray:
         """``n`` new images, decoded from latent vectors drawn from ``sampler`` (a name, a ready sampler, or None

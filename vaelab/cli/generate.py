@@ -136,8 +136,11 @@ def test_set_scatter(trained: Trained, data_dir, limit, results_dir) -> Path:
 
     data, z = trained.test_codes(data_dir, limit)
     what = "latent" if trained.latent_dim == 2 else "latent3d"
+    density = trained.prior_log_density() if trained.latent_dim == 2 else None
     return plots.latent_scatter(z, data.y_test, data.class_names, trained.result(results_dir, what),
-                                title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)")
+                                title=f"{trained.files.prefix}: test set z_mean ({len(z)} images)"
+                                      + ("; lines: the learned prior's density" if density else ""),
+                                log_density=density)
 
 
 # --- samplers -----------------------------------------------------------------------------------------

@@ -108,13 +108,14 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
     ``threshold``): Burda et al.'s count of the units a model uses, so a collapsed layer shows as 0 of its units.
 
     A lower layer's q and p depend on the layers above: they are taken along one posterior draw per image (from
-    ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw. ``transform``
+    ``seed``), as in the ELBO, so the layers' KLs add up to the ELBO's KL term up to the draw. The global
+    latent's KL is closed form from N(0, I); from a learned prior it is the ELBO's one-sample estimate
+    ``log q(z|x) - log p(z)`` along the same draw (:func:`_global_kl`). ``transform``
     turns each batch of ``x`` into model inputs (uint8 images stay uint8 in memory).
     """
     from keras import ops
 
     from vaelab.models.architectures.topdown import gaussian_kl
-    from vaelab.models.vae import kl_per_dimension
 
     x = np.asarray(x)
     generator = _seeded(vae, seed)
@@ -123,9 +124,9 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
         batch = x[start:start + batch_size]
         batch = transform(batch) if transform is not None else batch
         features = vae.encode_batch(ops.convert_to_tensor(batch, dtype="float32"))[0]
-        layers = [(features[0], kl_per_dimension(features[0], features[1]))]
+        z = vae.posterior_draw(features, generator) if vae.hierarchical or vae.prior is not None else None
+        layers = [(features[0], _global_kl(vae, features, z))]
         if vae.hierarchical:
-            z = vae.posterior_draw(features, generator)
             for dist in vae.decoder.latent_distributions(vae.decoder_inputs(z, features))[3]:
                 q_p = [dist[k] for k in ("mu_q", "log_std_q", "mu_p", "log_std_p")]
                 layers.append((q_p[0], gaussian_kl(*q_p)))
@@ -141,6 +142,18 @@ def latent_layers(vae, x: np.ndarray, seed: int = 0, batch_size: int = 500,
                     "units": int(np.size(s)), "kl_nats": float(total / len(x)),
                     "active_units": int(np.sum(variance > threshold))})
     return out
+
+
+def _global_kl(vae, features, z):
+    """The global latent's KL(q || p) per image: closed form from N(0, I); from a learned prior (no closed form)
+    the one-sample estimate ``log q(z|x) - log p(z)`` at the posterior draw ``z``, the ELBO's own KL term."""
+    from vaelab.models.vae import kl_per_dimension
+
+    if vae.prior is None:
+        return kl_per_dimension(features[0], features[1])
+    from vaelab.models.priors import gaussian_log_density
+
+    return gaussian_log_density(z, features[0], features[1]) - vae.prior.log_prob(z, vae.encoder)
 
 
 def layer_summary(layer: dict) -> str:

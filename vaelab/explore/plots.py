@@ -62,8 +62,30 @@ def _as_display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
     return img, None
 
 
-def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str = "") -> Path:
-    """Scatter of 2-D or 3-D latent codes coloured by class, with a labelled colour bar."""
+DENSITY_LEVELS = 6  # contour lines of a learned prior's density
+
+
+def density_contours(ax, log_density, xs, ys, x_values=None, y_values=None):
+    """Contour lines of ``exp(log_density)`` over the grid ``x_values`` x ``y_values`` of latent values, drawn
+    at the plot positions ``xs``, ``ys`` (the same values when None): the prior a model was trained with,
+    over its codes or its decoded manifold. The levels are fractions of the peak, 6 from 5 % to 90 %. Returns
+    matplotlib's contour set (None when the density is 0 everywhere on the grid)."""
+    xv = np.asarray(xs if x_values is None else x_values, dtype=float)
+    yv = np.asarray(ys if y_values is None else y_values, dtype=float)
+    gx, gy = np.meshgrid(xv, yv)
+    density = np.exp(np.asarray(log_density(np.stack([gx.ravel(), gy.ravel()], axis=1))).reshape(gx.shape))
+    peak = float(np.max(density))
+    if not np.isfinite(peak) or peak <= 0:
+        return None
+    levels = peak * np.linspace(0.05, 0.9, DENSITY_LEVELS)
+    return ax.contour(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), density, levels=levels,
+               colors="black", linewidths=0.8, alpha=0.8)
+
+
+def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str = "",
+                   log_density=None) -> Path:
+    """Scatter of 2-D or 3-D latent codes coloured by class, with a labelled colour bar; ``log_density`` (2-D
+    only): contour lines of that density (a learned prior's) over the codes."""
     plt = _plt()
     dim = z.shape[1]
     fig = plt.figure(figsize=(8, 7))
@@ -72,6 +94,11 @@ def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str =
     if dim == 2:
         ax = fig.add_subplot(111)
         sc = ax.scatter(z[:, 0], z[:, 1], **kwargs)
+        if log_density is not None:
+            (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+            density_contours(ax, log_density, np.linspace(x0, x1, 120), np.linspace(y0, y1, 120))
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
     elif dim == 3:
         ax = fig.add_subplot(111, projection="3d")
         sc = ax.scatter(z[:, 0], z[:, 1], z[:, 2], **kwargs)
@@ -87,8 +114,9 @@ def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str =
 
 
 def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = None,
-               max_size: float = 14.0) -> Path:
-    """Show one tiled image; ``ticks=(xs, ys, x_values, y_values)`` labels grid cells with latent values.
+               max_size: float = 14.0, log_density=None) -> Path:
+    """Show one tiled image; ``ticks=(xs, ys, x_values, y_values)`` labels grid cells with latent values, and
+    with ``log_density`` (a learned prior's) contour lines of that density are drawn over the cells.
 
     ``max_size`` caps the figure width in inches (100 dpi): large colour grids stay near their native
     resolution instead of being upscaled into multi-MB PNGs.
@@ -106,6 +134,8 @@ def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = N
         ax.set_yticks(ys, [f"{v:.2f}" for v in yv], fontsize=7)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
+        if log_density is not None:
+            density_contours(ax, log_density, xs, ys, xv, yv)
     if title:
         ax.set_title(title)
     return _save(fig, path)

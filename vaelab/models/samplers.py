@@ -154,6 +154,14 @@ class Gmm(Sampler):
     def sample(self, n, latent_dim, seed=0):
         return sample_gmm(self.weights, self.means, self.covs, n, seed)
 
+    def log_density(self, z: np.ndarray) -> np.ndarray:
+        """``log sum_k w_k N(z; mean_k, cov_k)`` per row of ``z`` (N, d): the mixture's density, which the 2-D
+        scatter and manifold draw for a learned prior."""
+        from scipy.special import logsumexp
+
+        z = np.asarray(z, dtype=np.float64)
+        return logsumexp(_log_gaussians(z, self.means, self.covs) + np.log(np.asarray(self.weights)), axis=1)
+
     def save(self, path) -> Path:
         import io
 
