@@ -47,7 +47,7 @@ PRESETS = {p.name: p for p in (
             "gmm_components": 10}),
     Preset("cifar10_hier", "cifar10", "hierarchical: a 32-d global latent over 4x4, 8x8 and 16x16 latent maps of "
            "8 channels, 64-channel ResNet blocks, discretized logistic likelihood, batch 32, cosine learning rate "
-           "(train with --no-jit on CPUs: XLA is slower for these convolutions)",
+           "(trained without XLA, as every conv dataset is: XLA was slower for these convolutions on CPUs)",
            {"architecture": "hierarchical", "latent_dim": 32, "filters": 64, "blocks": 1, "latent_channels": 8,
             "latent_scales": "4,8,16", "likelihood": "discretized_logistic", "mixtures": 1, "batch_size": 32,
             "lr_schedule": "cosine", "epochs": 30}),
