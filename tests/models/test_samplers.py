@@ -92,3 +92,64 @@ def test_a_mixtures_log_density_is_scipys_mixture_density():
     gmm = samplers.Gmm(components=2, weights=weights, means=means, covs=covs)
     expected = np.log(sum(w * multivariate_normal(m, c).pdf(z) for w, m, c in zip(weights, means, covs)))
     np.testing.assert_allclose(gmm.log_density(z), expected, rtol=1e-10)
+
+
+def test_a_conditional_models_gmm_fits_one_mixture_per_class_and_draws_each_sample_from_its_class(tmp_path):
+    """Class 0's codes around (-4, 0), class 1's around (4, 0) as two clusters, class 2 with a single code: each
+    class gets its own mixture (class 2's padded with weight-0 components), samples of class c land where the
+    codes of c are, the file keeps the split, and without labels the draw is the pooled mixture."""
+    rng = np.random.default_rng(0)
+    class0 = rng.normal(size=(600, 2)) * 0.3 + [-4.0, 0.0]
+    class1 = np.concatenate([rng.normal(size=(300, 2)) * 0.3 + [4.0, 2.0], rng.normal(size=(300, 2)) * 0.3 + [4.0, -2.0]])
+    codes = np.concatenate([class0, class1, [[0.0, 5.0]]])
+    labels = np.array([0] * 600 + [1] * 600 + [2])
+    files = artifacts.ModelFiles(tmp_path, "m")
+    sampler = samplers.load_or_fit(samplers.Gmm(components=2), files, lambda: (codes, labels))
+    assert sampler.per_class and sampler.weights.shape == (3, 2) and sampler.means.shape == (3, 2, 2)
+    np.testing.assert_allclose(sampler.class_weights, [600 / 1201, 600 / 1201, 1 / 1201])
+    np.testing.assert_allclose(sampler.weights[2], [1.0, 0.0])  # one code: one component, the other padded
+    np.testing.assert_allclose(sampler.covs[2, 0], np.cov(codes, rowvar=False))  # with all the codes' spread
+    np.testing.assert_allclose(sorted(sampler.weights[1]), [0.5, 0.5], atol=0.02)
+
+    asked = np.array([0, 1, 2] * 400)
+    z = sampler.sample(len(asked), 2, seed=1, labels=asked)
+    np.testing.assert_allclose(z[asked == 0].mean(axis=0), [-4.0, 0.0], atol=0.1)
+    np.testing.assert_allclose(np.abs(z[asked == 1][:, 1]).mean(), 2.0, atol=0.1)  # both clusters of class 1
+    assert np.all(z[asked == 1][:, 0] > 2.5)
+    np.testing.assert_allclose(z[asked == 2].mean(axis=0), [0.0, 5.0], atol=0.8)
+    np.testing.assert_array_equal(sampler.sample(len(asked), 2, seed=1, labels=asked), z)  # seeded
+
+    again = samplers.load_or_fit(samplers.Gmm(components=2), files, lambda: 1 / 0)  # loaded, not refitted
+    assert again.per_class and "per class" in again.describe()
+    np.testing.assert_array_equal(again.sample(len(asked), 2, seed=1, labels=asked), z)
+    pooled = again.sample(20000, 2, seed=2)  # no labels: the classes' mixtures by their shares
+    np.testing.assert_allclose(np.mean(pooled[:, 0] < 0), 600 / 1201, atol=0.02)
+    with pytest.raises(Exception, match="classes 0-2"):
+        again.sample(2, 2, labels=np.array([0, 3]))
+
+
+def test_a_conditional_models_samples_come_from_its_class_mixture(monkeypatch, mnist_dir, tmp_path):
+    """Trained.sample hands the per-image labels to the sampler before decoding them with the same labels."""
+    import vaelab
+
+    model = vaelab.train("mnist", data_dir=mnist_dir, models_dir=tmp_path, epochs=1, intermediate_dim=16,
+                         conditional=True)
+    seen = {}
+
+    class Recording(samplers.Sampler):
+        def sample(self, n, latent_dim, seed=0, labels=None):
+            seen["labels"] = labels
+            return np.zeros((n, latent_dim))
+
+    decoded = {}
+    real_decode = type(model).decode
+
+    def decode(self, z, label=None):
+        decoded["l"] = label
+        return real_decode(self, z, label)
+
+    monkeypatch.setattr(type(model), "decode", decode)
+    images = model.sample(4, Recording(), label=[3, 1, 4, 1])
+    np.testing.assert_array_equal(seen["labels"], [3, 1, 4, 1])
+    np.testing.assert_array_equal(np.asarray(decoded["l"]).reshape(-1), [3, 1, 4, 1])
+    assert images.shape == (4, 28, 28, 1)

@@ -177,9 +177,11 @@ class Trained:
 
         sampler = parts.sampler(self.params, name)
 
-        def codes():
+        def codes():  # a conditional model's with their labels, for a per-class sampler
             data = self.exp.dataset(self.params, data_dir, limit)
-            return self.encode(data.x_train, data.y_train if self.conditional else None)
+            if self.conditional:
+                return self.encode(data.x_train, data.y_train), np.asarray(data.y_train)
+            return self.encode(data.x_train)
 
         return samplers.load_or_fit(sampler, self.files, codes, seed=self.params.seed)
 
@@ -199,8 +201,10 @@ class Trained:
             raise UserError(f"the number of samples must be a positive integer, got {n!r}")
         if sampler is None or isinstance(sampler, str):
             sampler = self.sampler(sampler, data_dir, limit)
-        z = sampler.sample(int(n), self.latent_dim, self.params.seed if seed is None else seed)
-        return self.decode(z, label)
+        labels = self.labels(label, int(n))  # (n, 1) class indices, or None for an unconditional model
+        labels = None if labels is None else labels.reshape(-1)
+        z = sampler.sample(int(n), self.latent_dim, self.params.seed if seed is None else seed, labels=labels)
+        return self.decode(z, labels)
 
     def interpolate(self, a, b, steps: int = 8, spherical: bool = False, label=None) -> np.ndarray:
         """``steps`` images along the path from ``a`` to ``b`` (two images, whose codes are used, or two latent

@@ -133,8 +133,8 @@ def save_samples(trained: Trained, n: int, results_dir, sampler, per_row: int = 
     """``n`` images decoded from latent vectors of ``sampler`` (seeded by the model's params)."""
     from vaelab.explore import plots
 
-    z = sampler.sample(n, trained.latent_dim, trained.params.seed)
     labels = np.arange(n) % trained.params.N_CLASSES if trained.conditional else None  # every class in turn
+    z = sampler.sample(n, trained.latent_dim, trained.params.seed, labels=labels)
     return plots.panels(trained.decode(z, labels), trained.result(results_dir, "generated"),
                         rows=int(np.ceil(n / per_row)),
                         suptitle=f"{trained.files.prefix}: {n} images decoded from z ~ {sampler.describe()}")

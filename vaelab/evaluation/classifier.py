@@ -124,17 +124,18 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
 
     cond = vae.conditional
 
-    def codes():
-        return metrics.encode_gaussian(vae.encoder, model_inputs(own.x_train, flat),
-                                       labels=own.y_train if cond else None)[0]
+    def codes():  # a conditional model's with their labels, for a per-class sampler
+        z = metrics.encode_gaussian(vae.encoder, model_inputs(own.x_train, flat),
+                                    labels=own.y_train if cond else None)[0]
+        return (z, np.asarray(own.y_train)) if cond else z
 
     chosen = samplers.load_or_fit(parts.sampler(params, sampler), files, codes, seed=params.seed)
     n = min(n_samples, len(data.x_test), len(data.x_train))
-    z = chosen.sample(n, vae.latent_dim, seed).astype(np.float32)
-    decoder = image_decoder(vae)
-    set_temperature(decoder, params.temperature)  # a hierarchical model's lower latents, as generate draws them
     # A conditional model draws the classes in turn, as many of each as the test set would hold at that count.
     drawn = np.arange(n) % vae.n_classes if cond else None
+    z = chosen.sample(n, vae.latent_dim, seed, labels=drawn).astype(np.float32)
+    decoder = image_decoder(vae)
+    set_temperature(decoder, params.temperature)  # a hierarchical model's lower latents, as generate draws them
     samples = decode_all(decoder, z, drawn).reshape((n, *shape))
     own_test = own.limit(limit)
     test_inputs = model_inputs(own_test.x_test, flat)  # what the VAE was scored on

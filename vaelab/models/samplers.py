@@ -38,10 +38,13 @@ class Sampler:
         """Where the fitted sampler is saved beside the model (None: nothing to save)."""
         return None
 
-    def fit(self, codes: np.ndarray, seed: int = 0) -> "Sampler":
+    def fit(self, codes: np.ndarray, seed: int = 0, labels: np.ndarray | None = None) -> "Sampler":
+        """Fit to the training codes (N, d); a conditional model's come with their ``labels`` (N,)."""
         return self
 
-    def sample(self, n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, latent_dim: int, seed: int = 0, labels: np.ndarray | None = None) -> np.ndarray:
+        """``n`` latent vectors; a conditional model's for the classes ``labels`` (n,) it will decode them as
+        (only a per-class sampler draws anything different for them)."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -53,7 +56,7 @@ class Normal(Sampler):
     name: ClassVar[str] = "normal"
     help: ClassVar[str] = "z ~ N(0, I), the prior"
 
-    def sample(self, n, latent_dim, seed=0):
+    def sample(self, n, latent_dim, seed=0, labels=None):
         return np.random.default_rng(seed).standard_normal((n, latent_dim))
 
     def describe(self) -> str:
@@ -65,7 +68,7 @@ class Uniform(Sampler):
     name: ClassVar[str] = "uniform"
     help: ClassVar[str] = f"z uniform on [-{UNIFORM_BOUND:g}, {UNIFORM_BOUND:g}]^d"
 
-    def sample(self, n, latent_dim, seed=0):
+    def sample(self, n, latent_dim, seed=0, labels=None):
         return np.random.default_rng(seed).uniform(-UNIFORM_BOUND, UNIFORM_BOUND, size=(n, latent_dim))
 
     def describe(self) -> str:
@@ -133,53 +136,116 @@ def sample_gmm(weights, means, covs, n: int, seed: int = 0) -> np.ndarray:
     return means[which] + np.einsum("nij,nj->ni", chol[which], eps)
 
 
+def _pad(weights, means, covs, k: int):
+    """A mixture of fewer than ``k`` components (a class with fewer codes) padded with components of weight 0."""
+    extra = k - len(weights)
+    if extra <= 0:
+        return weights, means, covs
+    d = means.shape[1]
+    return (np.concatenate([weights, np.zeros(extra)]), np.concatenate([means, np.zeros((extra, d))]),
+            np.concatenate([covs, np.tile(np.eye(d), (extra, 1, 1))]))
+
+
 @dataclass
 class Gmm(Sampler):
+    """A Gaussian mixture fitted to the training codes; a conditional model's, one mixture per class fitted to
+    that class's codes (its aggregate posterior), so that a sample of class c comes from where the codes of
+    class c are: the classes' codes need not share one region of z (docs/conditional.md measures the gain)."""
+
     name: ClassVar[str] = "gmm"
-    help: ClassVar[str] = "a Gaussian mixture (gmm_components) fitted to the training set's codes"
+    help: ClassVar[str] = ("a Gaussian mixture (gmm_components) fitted to the training set's codes (a conditional "
+                           "model: one per class)")
     fitted: ClassVar[bool] = True
 
     components: int = 10
-    weights: np.ndarray | None = field(default=None, repr=False)
-    means: np.ndarray | None = field(default=None, repr=False)
-    covs: np.ndarray | None = field(default=None, repr=False)
+    weights: np.ndarray | None = field(default=None, repr=False)  # (K,); per class (C, K)
+    means: np.ndarray | None = field(default=None, repr=False)  # (K, d); per class (C, K, d)
+    covs: np.ndarray | None = field(default=None, repr=False)  # (K, d, d); per class (C, K, d, d)
+    class_weights: np.ndarray | None = field(default=None, repr=False)  # per class: the classes' shares (C,)
+
+    @property
+    def per_class(self) -> bool:
+        return self.class_weights is not None
 
     def file(self, files):
         return files.models_dir / f"{files.prefix}_sampler_gmm{self.components}.npz"
 
-    def fit(self, codes, seed=0):
-        self.weights, self.means, self.covs = fit_gmm(codes, self.components, seed)
+    def fit(self, codes, seed=0, labels=None):
+        if labels is None:
+            self.weights, self.means, self.covs = fit_gmm(codes, self.components, seed)
+            self.class_weights = None
+            return self
+        codes, labels = np.asarray(codes), np.asarray(labels).reshape(-1)
+        classes = int(labels.max()) + 1
+        k = min(self.components, len(codes))
+        spread = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
+        fits = []
+        for c in range(classes):
+            mine = codes[labels == c]
+            if len(mine) > 1:
+                fits.append(_pad(*fit_gmm(mine, k, seed + c), k))
+            else:  # one code (or none): a component there (at 0) with the spread of all the codes
+                centre = mine.mean(axis=0) if len(mine) else np.zeros(codes.shape[1])
+                fits.append(_pad(np.ones(1), centre[None], spread[None], k))
+        self.weights, self.means, self.covs = (np.stack(parts) for parts in zip(*fits))
+        self.class_weights = np.bincount(labels, minlength=classes) / len(labels)
         return self
 
-    def sample(self, n, latent_dim, seed=0):
-        return sample_gmm(self.weights, self.means, self.covs, n, seed)
+    def pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, means, covariances) of the one mixture over all codes (a per-class one's, weighted by the
+        classes' shares)."""
+        if not self.per_class:
+            return self.weights, self.means, self.covs
+        d = self.means.shape[-1]
+        return ((self.class_weights[:, None] * self.weights).reshape(-1), self.means.reshape(-1, d),
+                self.covs.reshape(-1, d, d))
+
+    def sample(self, n, latent_dim, seed=0, labels=None):
+        if not self.per_class or labels is None:
+            return sample_gmm(*self.pooled(), n, seed)
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != n or labels.min() < 0 or labels.max() >= len(self.weights):
+            raise UserError(f"the per-class sampler has classes 0-{len(self.weights) - 1}; got labels {labels!r}")
+        out = np.empty((n, self.means.shape[-1]))
+        rng = np.random.default_rng(seed)
+        for c in np.unique(labels):
+            mine = labels == c
+            out[mine] = sample_gmm(self.weights[c], self.means[c], self.covs[c], int(mine.sum()),
+                                   int(rng.integers(2 ** 31)))
+        return out
 
     def log_density(self, z: np.ndarray) -> np.ndarray:
-        """``log sum_k w_k N(z; mean_k, cov_k)`` per row of ``z`` (N, d): the mixture's density, which the 2-D
-        scatter and manifold draw for a learned prior."""
+        """``log sum_k w_k N(z; mean_k, cov_k)`` per row of ``z`` (N, d): the (pooled) mixture's density, which
+        the 2-D scatter and manifold draw for a learned prior."""
         from scipy.special import logsumexp
 
+        weights, means, covs = self.pooled()
         z = np.asarray(z, dtype=np.float64)
-        return logsumexp(_log_gaussians(z, self.means, self.covs) + np.log(np.asarray(self.weights)), axis=1)
+        with np.errstate(divide="ignore"):  # padded components have weight 0
+            return logsumexp(_log_gaussians(z, means, covs) + np.log(np.asarray(weights)), axis=1)
 
     def save(self, path) -> Path:
         import io
 
         buf = io.BytesIO()
-        np.savez(buf, weights=self.weights, means=self.means, covs=self.covs)
+        extra = {} if self.class_weights is None else {"class_weights": self.class_weights}
+        np.savez(buf, weights=self.weights, means=self.means, covs=self.covs, **extra)
         return artifacts.write_bytes(path, buf.getvalue())
 
     def load(self, path) -> "Gmm":
         try:
             with np.load(path, allow_pickle=False) as f:
                 self.weights, self.means, self.covs = f["weights"], f["means"], f["covs"]
+                self.class_weights = f["class_weights"] if "class_weights" in f else None
         except (OSError, ValueError, KeyError) as e:
             raise UserError(f"{path}: not a readable sampler file ({e}); delete it to fit it again") from None
         return self
 
     def describe(self) -> str:
-        return f"a {len(self.weights) if self.weights is not None else self.components}-component Gaussian " \
-               "mixture fitted to the training codes"
+        k = self.weights.shape[-1] if self.weights is not None else self.components
+        if self.per_class:
+            return f"a {k}-component Gaussian mixture per class fitted to that class's training codes"
+        return f"a {k}-component Gaussian mixture fitted to the training codes"
 
 
 @dataclass
@@ -193,7 +259,7 @@ class LearnedPrior(Gmm):
     def file(self, files):
         return files.models_dir / f"{files.prefix}_prior.npz"
 
-    def fit(self, codes, seed=0):
+    def fit(self, codes, seed=0, labels=None):
         raise UserError("this model has no learned prior file (<prefix>_prior.npz, which training with --prior mog "
                         "or vamp writes); use another --sampler")
 
@@ -227,7 +293,7 @@ class TwoStage(Sampler):
     def file(self, files):
         return files.models_dir / f"{files.prefix}_sampler_two-stage.h5"
 
-    def fit(self, codes, seed=0):
+    def fit(self, codes, seed=0, labels=None):
         import keras
 
         from vaelab.models.second_stage import SecondStageVAE
@@ -240,7 +306,7 @@ class TwoStage(Sampler):
                        shuffle=True)
         return self
 
-    def sample(self, n, latent_dim, seed=0):
+    def sample(self, n, latent_dim, seed=0, labels=None):
         from keras import ops
 
         u = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
@@ -261,15 +327,19 @@ class TwoStage(Sampler):
 
 def load_or_fit(sampler: Sampler, files: artifacts.ModelFiles, codes, seed: int = 0) -> Sampler:
     """``sampler`` ready to sample: loaded from beside the model when it was fitted before, else fitted to
-    ``codes()`` (the training set's z_mean, computed only when needed) and saved there."""
+    ``codes()`` (the training set's z_mean, computed only when needed; a conditional model's as ``(codes,
+    labels)``) and saved there."""
     if not sampler.fitted:
         return sampler
     path = sampler.file(files)
     if path.exists():
         return sampler.load(path)
-    train_codes = codes()
-    print(f"fitting the {sampler.name} sampler to {len(train_codes)} training codes", flush=True)
-    sampler.fit(train_codes, seed)
+    train_codes, labels = codes(), None
+    if isinstance(train_codes, tuple):  # a conditional model's codes and their labels
+        train_codes, labels = train_codes
+    print(f"fitting the {sampler.name} sampler to {len(train_codes)} training codes"
+          + (" and their labels" if labels is not None else ""), flush=True)
+    sampler.fit(train_codes, seed, labels=labels)
     print(f"saved {sampler.save(path)}")
     return sampler
 
