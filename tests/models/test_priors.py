@@ -93,9 +93,9 @@ def test_the_2d_script_draws_the_learned_priors_density_on_its_scatter_and_manif
     calls = []
     real = plots.density_contours
 
-    def recording(ax, log_density, *args):
+    def recording(ax, log_density, *args, **kwargs):
         calls.append(log_density)
-        return real(ax, log_density, *args)
+        return real(ax, log_density, *args, **kwargs)
 
     monkeypatch.setattr(plots, "density_contours", recording)
     models, results = tmp_path / "models", tmp_path / "results"

@@ -65,7 +65,7 @@ def _as_display(img: np.ndarray) -> tuple[np.ndarray, str | None]:
 DENSITY_LEVELS = 6  # contour lines of a learned prior's density
 
 
-def density_contours(ax, log_density, xs, ys, x_values=None, y_values=None):
+def density_contours(ax, log_density, xs, ys, x_values=None, y_values=None, color: str = "black"):
     """Contour lines of ``exp(log_density)`` over the grid ``x_values`` x ``y_values`` of latent values, drawn
     at the plot positions ``xs``, ``ys`` (the same values when None): the prior a model was trained with,
     over its codes or its decoded manifold. The levels are fractions of the peak, 6 from 5 % to 90 %. Returns
@@ -79,7 +79,7 @@ def density_contours(ax, log_density, xs, ys, x_values=None, y_values=None):
         return None
     levels = peak * np.linspace(0.05, 0.9, DENSITY_LEVELS)
     return ax.contour(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), density, levels=levels,
-               colors="black", linewidths=0.8, alpha=0.8)
+               colors=color, linewidths=1.2 if color != "black" else 0.8, alpha=0.9)
 
 
 def latent_scatter(z: np.ndarray, y: np.ndarray, class_names, path, title: str = "",
@@ -135,7 +135,7 @@ def image_grid(image: np.ndarray, path, title: str = "", ticks: tuple | None = N
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
         if log_density is not None:
-            density_contours(ax, log_density, xs, ys, xv, yv)
+            density_contours(ax, log_density, xs, ys, xv, yv, color="orange")  # seen over black digits
     if title:
         ax.set_title(title)
     return _save(fig, path)
