@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 from vaelab.models import registry as parts
 from vaelab.config import presets
-from vaelab.config.paramsfile import as_module, module_entries
+from vaelab.config.paramsfile import as_module, entry, module_entries  # noqa: F401 - entry: the params modules' helper
+from vaelab.config.vq_params import DiscreteEntries
 from vaelab.core.errors import UserError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw", "nadam")
@@ -36,14 +37,8 @@ PART_ENTRIES = ("architecture", "likelihood", "objective")
 GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature")
 
 
-def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
-    """A dataclass field with the metadata used for validation and ``--help``; ``flags`` are extra option names."""
-    return field(default=default, metadata={"help": help, "min": min, "max": max, "choices": choices,
-                                            "flags": tuple(flags)})
-
-
 @dataclass(kw_only=True)
-class Params:
+class Params(DiscreteEntries):
     """Entries every dataset has."""
 
     DATASET: ClassVar[str] = ""
@@ -154,6 +149,7 @@ class Params:
             from vaelab.models.architectures.base import hidden_layers
 
             hidden_layers(self)
+        self.check_discrete()
         parts.architecture(self).check(self, self.IMAGE_SHAPE)
 
     def defaults(self) -> "Params":

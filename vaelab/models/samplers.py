@@ -8,9 +8,10 @@ Wipf 2019; pythae's GaussianMixtureSampler / TwoStageVAESampler) gives sharper, 
 - ``normal``: z ~ N(0, I), the prior;
 - ``uniform``: z uniform on [-2, 2]^d (the original scripts' grids);
 - ``gmm``: a Gaussian mixture (full covariances, ``gmm_components``) fitted by EM to the training set's z_mean;
-- ``two-stage``: a second, small VAE trained on those codes, whose decoder maps u ~ N(0, I) to codes.
+- ``two-stage``: a second, small VAE trained on those codes, whose decoder maps u ~ N(0, I) to codes;
+- ``pixelcnn`` (vq models only): a gated PixelCNN over the training set's maps of discrete codes.
 
-Fitted samplers are saved beside the model (``<prefix>_sampler_gmm10.npz``, ``<prefix>_sampler_two-stage.h5``)
+Fitted samplers are saved beside the model (``<prefix>_sampler_gmm10.npz``, ``<prefix>_sampler_two-stage.h5``, ``…_pixelcnn.h5``)
 and reused; training a model again deletes its old samplers.
 """
 
@@ -251,6 +252,62 @@ class TwoStage(Sampler):
         return "a second-stage VAE trained on the training codes"
 
 
+# --- the PixelCNN prior of a vq model ----------------------------------------------------------------
+
+PIXELCNN_BATCH = 128
+
+
+@dataclass
+class PixelCnn(Sampler):
+    """A vq model's learned prior: a gated PixelCNN (:mod:`vaelab.models.pixelcnn`) trained on the training set's
+    code maps; :meth:`sample` returns code maps (n, h, w), not latent vectors."""
+
+    name: ClassVar[str] = "pixelcnn"
+    help: ClassVar[str] = "vq models: a gated PixelCNN trained on the training set's code maps"
+    fitted: ClassVar[bool] = True
+
+    codebook_size: int = 256
+    epochs: int = 10
+    layers: int = 5
+    filters: int = 32
+    model: object = field(default=None, repr=False)
+
+    def file(self, files):
+        return files.models_dir / f"{files.prefix}_sampler_pixelcnn.h5"
+
+    def fit(self, codes, seed=0):
+        import keras
+
+        from vaelab.models.pixelcnn import GatedPixelCnn
+
+        codes = np.asarray(codes, dtype=np.int32)
+        keras.utils.set_random_seed(seed)
+        self.model = GatedPixelCnn(self.codebook_size, codes.shape[1:], self.layers, self.filters)
+        self.model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        self.model.fit(codes, batch_size=min(PIXELCNN_BATCH, len(codes)), epochs=self.epochs, shuffle=True,
+                       verbose=2)
+        return self
+
+    def sample(self, n, latent_dim=None, seed=0):
+        return self.model.sample(int(n), seed)
+
+    def log_prob(self, codes) -> np.ndarray:
+        """``log p(c)`` in nats of each code map."""
+        return self.model.log_prob_numpy(np.asarray(codes, dtype=np.int32))
+
+    def save(self, path) -> Path:
+        return artifacts.save_model(self.model, path)
+
+    def load(self, path) -> "PixelCnn":
+        from vaelab.models import pixelcnn  # noqa: F401 - registers the classes the file names
+
+        self.model = artifacts.load_model(path)
+        return self
+
+    def describe(self) -> str:
+        return "a gated PixelCNN over the training code maps"
+
+
 def load_or_fit(sampler: Sampler, files: artifacts.ModelFiles, codes, seed: int = 0) -> Sampler:
     """``sampler`` ready to sample: loaded from beside the model when it was fitted before, else fitted to
     ``codes()`` (the training set's z_mean, computed only when needed) and saved there."""
@@ -267,4 +324,7 @@ def load_or_fit(sampler: Sampler, files: artifacts.ModelFiles, codes, seed: int 
 
 
 def from_params(cls: type[Sampler], params) -> Sampler:
+    if cls is PixelCnn:
+        return cls(codebook_size=params.codebook_size, epochs=params.pixelcnn_epochs, layers=params.pixelcnn_layers,
+                   filters=params.pixelcnn_filters)
     return cls(components=params.gmm_components) if cls is Gmm else cls()
