@@ -70,7 +70,7 @@ def test_the_quantiser_picks_the_nearest_code_and_passes_the_gradient_straight_t
     np.testing.assert_allclose(float(perplexity), np.exp(-np.sum(p[p > 0] * np.log(p[p > 0]))), rtol=1e-5)
     # straight through: d z_q / d z_e is the identity, so the gradient of sum(w * z_q) is w
     w = np.random.default_rng(2).normal(size=z.shape).astype("float32")
-    np.testing.assert_allclose(_grad(lambda v: q(v)[0] * w, z), w, rtol=1e-6)
+    np.testing.assert_allclose(_grad(lambda v: q(v)[0] * ops.convert_to_tensor(w), z), w, rtol=1e-6)
     # of the loss only the commitment term reaches the encoder: 2 * beta * (z_e - e)
     np.testing.assert_allclose(_grad(lambda v: q(v)[2], z), 0.5 * (z - e[nearest]), rtol=1e-4, atol=1e-6)
 
