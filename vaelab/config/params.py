@@ -18,12 +18,12 @@ import dataclasses
 import json
 import math
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from vaelab.models import registry as parts
 from vaelab.config import presets
-from vaelab.config.paramsfile import as_module, entry, module_entries  # noqa: F401 - entry: the params modules' helper
+from vaelab.config.paramsfile import as_module, entry, module_entries
 from vaelab.config.vq_params import DiscreteEntries
 from vaelab.core.errors import UserError
 

@@ -12,6 +12,9 @@
 - ``conditional``: the class-conditional VAE's label inputs, packing labels into the input arrays, its builders.
 - ``saved``: the files a trained VAE is saved as beside the whole model: encoder ``x -> z_mean``, decoder
   ``z -> image``, the architecture text.
+- ``vq``: the VQ-VAE: the vector quantiser (straight-through, commitment loss, EMA codebook), the model, its
+  saved code encoder/decoder files of Keras' own layers.
+- ``pixelcnn``: the gated PixelCNN, the learned prior over a vq model's code maps (the ``pixelcnn`` sampler).
 - ``priors``: learned priors of the global latent (a mixture of Gaussians, the VampPrior).
 - ``saving``: registers every class a file may name, then loads it.
 - ``modelfile``: the params of a model file read from its shapes (Keras 2 files without a params sidecar).

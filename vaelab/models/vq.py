@@ -211,7 +211,7 @@ def code_encoder(vae: VQVAE) -> keras.Model:
     code is not far below), its index by a ``Dense`` over 0..K-1, made an integer by ``Discretization``."""
     from keras import layers
 
-    k, d = vae.codebook_size, vae.quantizer.codebook_dim
+    k = vae.codebook_size
     h, w = vae.code_shape
     e = ops.convert_to_numpy(vae.quantizer.codebook).astype(np.float32)
     x = keras.Input(shape=vae.image_shape, name="x")
