@@ -34,7 +34,8 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 PART_ENTRIES = ("architecture", "likelihood", "objective")
 # Entries that choose how to generate from a trained model, not the model: the command line's win over the
 # params saved beside it.
-GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature", "pixelcnn_epochs", "pixelcnn_layers", "pixelcnn_filters")
+GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature", "pixelcnn_epochs", "pixelcnn_layers",
+                      "pixelcnn_filters")
 
 
 @dataclass(kw_only=True)
