@@ -148,3 +148,16 @@ def test_an_interrupted_vq_run_resumes_exactly(mnist_dir, tmp_path, monkeypatch)
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     ha = json.loads((full / f"{prefix}_history.json").read_text())
     assert ha == json.loads((parts / f"{prefix}_history.json").read_text()) and len(ha["perplexity"]) == 3
+
+
+def test_fashion_mnist_trains_a_vq_model_and_reports_it(tmp_path, capsys):
+    """Fashion-MNIST has its own report (MSE and KL); a vq model gets the vq report instead, exit 0."""
+    from test_fashion import write_fashion_idx
+
+    write_fashion_idx(tmp_path / "data" / "fashion-mnist", n_train=128, n_test=64)
+    assert run_script("fashion_mnist_train.py", *VQ, *_files(tmp_path / "data", tmp_path / "models",
+                                                             tmp_path / "results")) == 0
+    out = capsys.readouterr().out
+    assert "codebook perplexity" in out and "vq loss" in out
+    params = json.loads((tmp_path / "models" / "fashion_mnist_ld_3_e_2_vq8x3_params.json").read_text())
+    assert params["likelihood"] == "gaussian" and params["architecture"] == "vq"
