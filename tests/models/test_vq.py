@@ -212,3 +212,15 @@ def test_save_load_identical_outputs_and_the_files_load_in_plain_keras(backend, 
     plain = _run(PLAIN_LOAD, backend, tmp_path, with_vaelab=False)  # no vaelab on the path at all
     assert plain["codes"] == saved["codes"]
     np.testing.assert_allclose(plain["recon"], saved["recon"], rtol=1e-5, atol=1e-6)
+
+
+def test_without_ema_the_codebook_is_trained_by_its_loss():
+    params = MnistParams(**{**TINY, "codebook_ema": False})
+    assert params.model_prefix().endswith("_vq8x3_noema")
+    vae = build_vae(params, (28, 28, 1))
+    vae.compile(optimizer="adam")
+    before = ops.convert_to_numpy(vae.quantizer.codebook).copy()
+    x = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    history = vae.fit(x, batch_size=8, epochs=1, verbose=0).history
+    assert vae.quantizer.codebook.trainable and np.isfinite(history["vq_loss"][0])
+    assert np.abs(ops.convert_to_numpy(vae.quantizer.codebook) - before).max() > 1e-4  # Adam moved it
