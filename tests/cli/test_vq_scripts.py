@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_script, write_mnist
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 VQ = ["--architecture", "vq", "--codebook-size", "8", "--codebook-dim", "3", "--filters", "4", "--blocks", "1",

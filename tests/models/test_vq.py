@@ -24,7 +24,7 @@ from vaelab.models.vae import build_vae
 from vaelab.models.vq import VectorQuantizer, code_decoder, code_encoder
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(architecture="vq", codebook_size=8, codebook_dim=3, filters=4, blocks=1)
+TINY = {"architecture": "vq", "codebook_size": 8, "codebook_dim": 3, "filters": 4, "blocks": 1}
 
 
 def _grad(f, x):
@@ -143,9 +143,9 @@ def test_shapes_on_each_datasets_image_size(cls, shape, code):
 
 
 def test_bad_combinations_are_one_line_errors():
-    for extra, words in ((dict(conditional=True), "--conditional"), (dict(prior="mog"), "--prior mog"),
-                         (dict(objective="iwae"), "--objective iwae"), (dict(sampler="gmm"), "--sampler gmm"),
-                         (dict(vq_downsample=3), "not divisible by 8")):
+    for extra, words in (({"conditional": True}, "--conditional"), ({"prior": "mog"}, "--prior mog"),
+                         ({"objective": "iwae"}, "--objective iwae"), ({"sampler": "gmm"}, "--sampler gmm"),
+                         ({"vq_downsample": 3}, "not divisible by 8")):
         with pytest.raises(UserError, match=words):
             MnistParams(**TINY, **extra)
     with pytest.raises(UserError, match="only a vq model decodes"):

@@ -41,7 +41,7 @@ def evaluate_vq(vae, x: np.ndarray, prior=None) -> dict:
     dims = int(np.prod(x.shape[1:]))
     discrete = vae.likelihood.is_probability_of(x)
     result = {
-        "test_images": int(len(x)), "dims": dims, "likelihood": vae.likelihood.name, "binary_data": is_binary(x),
+        "test_images": len(x), "dims": dims, "likelihood": vae.likelihood.name, "binary_data": is_binary(x),
         "architecture": "vq", "code_map": list(codes.shape[1:]),
         "reconstruction_nats": float(-log_px.mean()),
         "reconstruction_stderr": float(log_px.std() / math.sqrt(len(x))),
