@@ -22,7 +22,7 @@ def main(argv):
     p.add_argument("--uniform", action="store_true", help="sample uniformly on [-2, 2]^d (--sampler uniform)")
     args = p.parse_args(argv)
     trained = generate.start_generate(MNIST, PARAMS, args)
-    if trained.latent_dim in (2, 3):
+    if not trained.discrete and trained.latent_dim in (2, 3):
         generate.test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     sampler = generate.sampler_for(trained, "uniform" if args.uniform else args.sampler, args.data_dir, args.limit)
     generate.random_grid(trained, args.grid, args.results_dir, sampler)

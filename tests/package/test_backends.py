@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 
 PART_TESTS = ["test_architectures.py", "test_hierarchical.py", "test_likelihoods.py", "test_objectives.py",
-              "test_models.py", "test_samplers.py", "test_metrics.py", "test_binarized.py"]
+              "test_models.py", "test_samplers.py", "test_metrics.py", "test_binarized.py", "test_vq.py"]
 MODULES = {"jax": "jax", "torch": "torch"}
 
 

@@ -65,9 +65,13 @@ def _run(exp, params, data_dir, files, limit, opts, argv, results_dir) -> artifa
     if data.image_shape != exp.image_shape:
         raise UserError(f"{data.source}: images are {data.image_shape}, the model needs {exp.image_shape}")
     arch = parts.architecture(params)
-    print(f"model: {arch.name} architecture, {params.likelihood} likelihood, {params.objective} objective"
-          + (f" (k = {params.iwae_k})" if params.objective == "iwae" else "") + f", latent dim {params.latent_dim}"
-          + (f", conditional on {len(data.class_names)} classes" if params.conditional else ""))
+    if params.architecture == "vq":
+        print(f"model: vq architecture, {params.likelihood} likelihood, a codebook of {params.codebook_size} codes "
+              f"of {params.codebook_dim} numbers ({'EMA updates' if params.codebook_ema else 'codebook loss'})")
+    else:
+        print(f"model: {arch.name} architecture, {params.likelihood} likelihood, {params.objective} objective"
+              + (f" (k = {params.iwae_k})" if params.objective == "iwae" else "") + f", latent dim {params.latent_dim}"
+              + (f", conditional on {len(data.class_names)} classes" if params.conditional else ""))
     arrays = model_arrays(data, params)
 
     from vaelab.config.experiments import model_inputs
@@ -113,7 +117,7 @@ def _run(exp, params, data_dir, files, limit, opts, argv, results_dir) -> artifa
             plots.training_history(history, Path(results_dir) / f"{files.prefix}_history.png",
                                    title=f"{files.prefix}: training history")
         test = training.evaluate(vae, x_test, params.batch_size)
-    if exp.report:
+    if exp.report and not getattr(vae, "discrete", False):  # a dataset's own report reads a KL a vq model has not
         exp.report(test, history, params, files)
     else:
         report(test, params, vae, model_inputs(data.x_test[:256], arch.flat_input))
@@ -141,6 +145,11 @@ def model_arrays(data, params) -> tuple:
 def report(test: dict, params, vae, x_sample) -> None:
     """Print the test loss as trained, and in bits/dim when it is a bound on the probability of the test images
     (``x_sample``: some of them)."""
+    if getattr(vae, "discrete", False):
+        print(f"test: loss {test['loss']:.2f} = reconstruction {test['reconstruction_loss']:.2f} + vq loss "
+              f"{test['vq_loss']:.2f} (nats per image); codebook perplexity {test['perplexity']:.1f} of "
+              f"{vae.codebook_size} codes (evaluate.py gives the two-stage bits/dim with the PixelCNN prior)")
+        return
     if vae.objective.samples > 1:
         print(f"test: {vae.objective.name} bound (k = {vae.objective.samples}) {test['loss']:.2f} nats per image; "
               f"reconstruction {test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}")
@@ -165,11 +174,17 @@ def save_trained(vae, history: dict, params, files: artifacts.ModelFiles) -> lis
     from vaelab.models import samplers
     from vaelab.models.vae import architecture_text, image_decoder, mean_encoder
 
+    if getattr(vae, "discrete", False):  # images -> code maps, code maps -> images
+        from vaelab.models.vq import code_decoder, code_encoder
+
+        encoder, decoder = code_encoder(vae), code_decoder(vae)
+    else:
+        encoder, decoder = mean_encoder(vae.encoder), image_decoder(vae)
     with artifacts.together():  # all written, then all renamed: a kill or a full disk leaves the old set
         written = [
             artifacts.save_model(vae, files.vae),
-            artifacts.save_model(mean_encoder(vae.encoder), files.encoder),
-            artifacts.save_model(image_decoder(vae), files.decoder),
+            artifacts.save_model(encoder, files.encoder),
+            artifacts.save_model(decoder, files.decoder),
             artifacts.save_pickle(history, files.history),
             artifacts.save_json(history, files.history_json),
             artifacts.save_json(params.to_dict(), files.params_json),

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.core import artifacts
+from vaelab.api import trained_vq
 from vaelab.models import saving
 from vaelab.config import params as params_mod
 from vaelab.core.errors import UserError
@@ -38,7 +39,14 @@ class Trained:
     _vae: object = field(default=None, repr=False, compare=False)
 
     @property
+    def discrete(self) -> bool:
+        """A vq model: its latent is a map of discrete codes (:mod:`vaelab.api.trained_vq` does its verbs)."""
+        return self.params.architecture == "vq"
+
+    @property
     def latent_dim(self) -> int:
+        if self.discrete:
+            raise trained_vq.refuse(self, "a latent dimension (and what needs a latent vector)")
         return int(self.decoder.inputs[0].shape[-1])
 
     @property
@@ -54,7 +62,9 @@ class Trained:
         return self.files.prefix
 
     def __repr__(self) -> str:
-        return (f"<vaelab model {self.files.prefix!r}: {self.exp.name}, latent dim {self.latent_dim}, "
+        latent = (f"{'x'.join(map(str, trained_vq.code_shape(self)))} codes of {self.params.codebook_size}"
+                  if self.discrete else f"latent dim {self.latent_dim}")
+        return (f"<vaelab model {self.files.prefix!r}: {self.exp.name}, {latent}, "
                 f"{self.params.architecture} architecture, {self.params.likelihood} likelihood, "
                 f"in {self.files.models_dir}>")
 
@@ -132,6 +142,8 @@ class Trained:
         class ``label``, a class index or name, or one per vector)."""
         from vaelab.explore.latent import decode
 
+        if self.discrete:  # z: code maps (N, h, w)
+            return trained_vq.decode(self, z)
         z = self.codes(z)
         return decode(self.decoder, z, self.image_shape, labels=self.labels(label, len(z)))
 
@@ -148,6 +160,8 @@ class Trained:
         from vaelab.explore.latent import encode
 
         x = self.images(x)
+        if self.discrete:  # the code maps (N, h, w)
+            return trained_vq.encode(self, x)
         return encode(self.encoder, model_inputs(x, self.flat_input), labels=self.labels(label, len(x)))
 
     def reconstruct(self, x, label=None) -> np.ndarray:
@@ -186,11 +200,8 @@ class Trained:
         return samplers.load_or_fit(sampler, self.files, codes, seed=self.params.seed)
 
     def prior_log_density(self):
-        """The learned prior's log-density, a function of latent vectors (N, d) -> (N,), or None for the
-        standard normal prior (whose density the original scripts' figures leave out)."""
-        if getattr(self.params, "prior", "standard") == "standard":
-            return None
-        return self.sampler("prior").log_density
+        """A learned prior's log-density, latent vectors (N, d) -> (N,); None for N(0, I), as the originals drew."""
+        return None if getattr(self.params, "prior", "standard") == "standard" else self.sampler("prior").log_density
 
     def sample(self, n: int, sampler=None, seed: int | None = None, data_dir=None, limit=None,
                label=None) -> np.ndarray:
@@ -201,6 +212,8 @@ class Trained:
             raise UserError(f"the number of samples must be a positive integer, got {n!r}")
         if sampler is None or isinstance(sampler, str):
             sampler = self.sampler(sampler, data_dir, limit)
+        if self.discrete:
+            return trained_vq.sample(self, sampler, int(n), self.params.seed if seed is None else seed)
         labels = self.labels(label, int(n))  # (n, 1) class indices, or None for an unconditional model
         labels = None if labels is None else labels.reshape(-1)
         z = sampler.sample(int(n), self.latent_dim, self.params.seed if seed is None else seed, labels=labels)
@@ -211,6 +224,8 @@ class Trained:
         vectors): alpha 0 decodes exactly ``a``'s code, alpha 1 ``b``'s; ``spherical`` follows the great circle."""
         from vaelab.explore import latent
 
+        if self.discrete:
+            raise trained_vq.refuse(self, "interpolating between codes")
         if not isinstance(steps, (int, np.integer)) or steps < 2:
             raise UserError(f"steps must be an integer >= 2, got {steps!r}")
         ends = []
@@ -237,6 +252,8 @@ class Trained:
         conditional model's is ``log p(x | label)``."""
         from vaelab.evaluation import metrics
 
+        if self.discrete:
+            raise trained_vq.refuse(self, "the importance-weighted bound (evaluate.py gives its two-stage bound)")
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise UserError(f"k must be a positive integer, got {k!r}")
         x = self._vae_inputs(self.images(x), label)
@@ -291,6 +308,9 @@ def load_trained(exp, params, models_dir, model: str | None = None, shipped: boo
     from vaelab.models.architectures.topdown import set_temperature
 
     trained = Trained(exp, params, files, encoder, decoder, hierarchical=set_temperature(decoder, params.temperature))
+    if trained.discrete:
+        trained_vq.check_files(trained)
+        return trained
     check_architecture(trained)
     if trained.latent_dim != params.latent_dim:
         raise UserError(f"{files.decoder_path()} has latent dim {trained.latent_dim}, the params say "
@@ -351,12 +371,16 @@ def check_architecture(trained: Trained) -> None:
 def check_requested_latent_dim(trained: Trained, args) -> None:
     """An explicit ``--latent-dim`` must agree with the model that is loaded (its params file wins otherwise)."""
     asked = getattr(args, "latent_dim", None)
+    if asked is not None and trained.discrete:
+        raise trained_vq.refuse(trained, "--latent-dim")
     if asked is not None and asked != trained.latent_dim:
         raise UserError(f"--latent-dim {asked} was given, but {trained.files.prefix} has latent dim "
                         f"{trained.latent_dim}; drop --latent-dim or pick another model with --model")
 
 
 def require_latent_dim(trained: Trained, dims: tuple[int, ...], script: str) -> None:
+    if trained.discrete:
+        raise trained_vq.refuse(trained, f"{script} (a {' or '.join(map(str, dims))}-D latent space)")
     if trained.latent_dim not in dims:
         raise UserError(f"{script} needs a model with latent dim {' or '.join(map(str, dims))}; "
                         f"{trained.files.prefix} has {trained.latent_dim} (use mnist_generate.py for any dim)")

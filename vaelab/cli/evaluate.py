@@ -71,6 +71,8 @@ def evaluate_command(argv) -> int:
     print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
     result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
               "command": shareable_command(argv)}
+    if getattr(vae, "discrete", False):
+        return evaluate_vq_command(exp, vae, files, params, data, x, args, result)
     result.update(evaluate_model(vae, x, args.k, args.eval_seed, args.elbo_samples, verbose=0 if args.quiet else 1))
     if args.fid:
         from vaelab.evaluation import classifier
@@ -83,4 +85,26 @@ def evaluate_command(argv) -> int:
     out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
     path = artifacts.save_json(result, out)
     print(f"saved {path}")
+    return 0
+
+
+def evaluate_vq_command(exp, vae, files, params, data, x, args, result) -> int:
+    """A vq model's evaluation (:mod:`vaelab.evaluation.vq_metrics`): reconstruction, codebook usage, the two-stage
+    bound with its PixelCNN prior (fitted to the training codes and saved first if it is not there yet), and
+    with ``--fid`` the Fréchet distance of the prior's samples."""
+    from vaelab.evaluation import vq_metrics
+    from vaelab.models import registry as parts
+    from vaelab.models import samplers
+
+    prior = samplers.load_or_fit(parts.sampler(params, "pixelcnn"), files,
+                                 lambda: vae.encode_codes(model_inputs(data.x_train, flat=False)), seed=params.seed)
+    result.update(vq_metrics.evaluate_vq(vae, x, prior))
+    if args.fid:
+        result.update(vq_metrics.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
+                                                    args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
+                                                    limit=args.limit))
+    result["machine"] = machine()
+    print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", vq_metrics.result_rows(result)))
+    out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
+    print(f"saved {artifacts.save_json(result, out)}")
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 from vaelab.cli import options as cli
 from vaelab.core.errors import UserError
 from vaelab.core.artifacts import check_writable
+from vaelab.api import trained_vq
 from vaelab.api.trained import Trained, check_requested_latent_dim, load_trained
 from vaelab.data.classes import class_slug
 
@@ -79,6 +80,12 @@ def decode_vectors_and_prompt(trained: Trained, args) -> None:
     ``--no-prompt``."""
     from vaelab.explore import prompts
 
+    if trained.discrete:  # no latent vector to type: --z and --explore are refused, the prompt is skipped
+        if args.z or getattr(args, "explore", False):
+            raise trained_vq.refuse(trained, "--z" if args.z else "--explore")
+        if not args.no_prompt:
+            print(f"note: {trained.files.prefix} is a vq model (a map of discrete codes): no latent vector prompt")
+        return
     for text in args.z:
         try:
             z = prompts.parse_latent(text, trained.latent_dim)
@@ -170,7 +177,8 @@ def random_grid(trained: Trained, n: int, results_dir, sampler) -> Path:
             what, drawn = f"{what}_class_{class_slug(name)}", f"{n}x{n} samples of class {name}"
     grid = latent.tile(trained.sample(rows * n, sampler, label=label), rows, n)
     return plots.image_grid(grid, trained.result(results_dir, what),
-                            title=f"{trained.files.prefix}: {drawn}, z from {sampler.describe()}"
+                            title=f"{trained.files.prefix}: {drawn}, {'codes' if trained.discrete else 'z'} from "
+                                  f"{sampler.describe()}"
                                   + (f", lower latents at temperature {trained.params.temperature:g}"
                                      if trained.hierarchical else ""),
                             max_size=_native_inches(grid))
@@ -275,7 +283,7 @@ def image_generate_command(variants: dict, default_grid: int, description: str, 
     trained = start_generate(exp, params_module, args)
     random_grid(trained, args.grid, args.results_dir, sampler_for(trained, args.sampler, args.data_dir, args.limit))
     reconstructions(trained, args.data_dir, args.limit, args.n_reconstructions, args.results_dir)
-    if trained.latent_dim in (2, 3):
+    if not trained.discrete and trained.latent_dim in (2, 3):
         test_set_scatter(trained, args.data_dir, args.limit, args.results_dir)
     interpolations(trained, args)
     decode_vectors_and_prompt(trained, args)

@@ -15,6 +15,7 @@ from vaelab.config import params as params_mod
 from vaelab.core.errors import UserError
 from vaelab.api.train import train
 from vaelab.core.artifacts import check_writable
+from vaelab.api import trained_vq
 from vaelab.api.trained import Trained, load_trained
 from vaelab.data.classes import class_index, class_slug
 
@@ -91,6 +92,9 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
     from vaelab.explore import plots
 
     params = cli.params_from_args(exp.params_cls, params_module, args)
+    if params.architecture == "vq":
+        raise UserError("the morphs move along class means in a continuous latent space, which a vq model (a map "
+                        "of discrete codes) has not; use a continuous model")
     check_web_port(args)
     plots.setup(args.show)
     check_writable(args.results_dir)
@@ -106,6 +110,8 @@ def load_or_train(exp, params_module, args) -> tuple[params_mod.Params, Trained]
         print(f"no trained model {files.models_dir / files.prefix}_*.h5; training it first (--train)")
         train(exp, params, args.data_dir, args.models_dir, args.limit, results_dir=args.results_dir)
     trained = load_trained(exp, params, args.models_dir, args.model, shipped=not args.train)
+    if trained.discrete:
+        raise trained_vq.refuse(trained, "the morphs (class means in a continuous latent space)")
     trained.params = trained.params.with_generation_choices(args)
     return params, trained
 

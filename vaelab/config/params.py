@@ -18,12 +18,13 @@ import dataclasses
 import json
 import math
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from vaelab.models import registry as parts
 from vaelab.config import presets
-from vaelab.config.paramsfile import as_module, module_entries
+from vaelab.config.paramsfile import as_module, entry, module_entries
+from vaelab.config.vq_params import DiscreteEntries
 from vaelab.core.errors import UserError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw", "nadam")
@@ -33,17 +34,12 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 PART_ENTRIES = ("architecture", "likelihood", "objective")
 # Entries that choose how to generate from a trained model, not the model: the command line's win over the
 # params saved beside it.
-GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature")
-
-
-def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
-    """A dataclass field with the metadata used for validation and ``--help``; ``flags`` are extra option names."""
-    return field(default=default, metadata={"help": help, "min": min, "max": max, "choices": choices,
-                                            "flags": tuple(flags)})
+GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature", "pixelcnn_epochs", "pixelcnn_layers",
+                      "pixelcnn_filters")
 
 
 @dataclass(kw_only=True)
-class Params:
+class Params(DiscreteEntries):
     """Entries every dataset has."""
 
     DATASET: ClassVar[str] = ""
@@ -154,6 +150,7 @@ class Params:
             from vaelab.models.architectures.base import hidden_layers
 
             hidden_layers(self)
+        self.check_discrete()
         parts.architecture(self).check(self, self.IMAGE_SHAPE)
 
     def defaults(self) -> "Params":

@@ -7,6 +7,7 @@ import importlib.util
 import traceback
 import types
 from pathlib import Path
+from dataclasses import field
 from typing import Any
 
 from vaelab.core.errors import UserError
@@ -49,3 +50,9 @@ def module_entries(module: types.ModuleType) -> dict[str, Any]:
     """The plain constants of a params module (names not starting with ``_``, no modules or functions)."""
     return {k: v for k, v in vars(module).items()
             if not k.startswith("_") and not callable(v) and not isinstance(v, types.ModuleType)}
+
+
+def entry(default, help, *, min=None, max=None, choices=None, flags=()):  # noqa: A002 - mirrors argparse names
+    """A dataclass field with the metadata used for validation and ``--help``; ``flags`` are extra option names."""
+    return field(default=default, metadata={"help": help, "min": min, "max": max, "choices": choices,
+                                            "flags": tuple(flags)})

@@ -92,6 +92,8 @@ def table_rows(models_dir) -> list[dict]:
         r = json.loads(path.read_text())
         speed_path = path.with_name(f"{r['model']}_speed.json")
         speed = json.loads(speed_path.read_text()) if speed_path.exists() else {}
+        if "elbo_nats" not in r:  # a vq model: its ELBO is the two-stage bound, whose KL is -log p_PixelCNN(codes)
+            r = {**r, "elbo_nats": -r.get("two_stage_nll_nats", float("nan")), "kl_nats": r.get("prior_nats")}
         rows.append({"dataset": r["dataset"], "model": r["model"], "epochs": r.get("params", {}).get("epochs"),
                      "test_images": r.get("test_images"), "neg_elbo": -r["elbo_nats"],
                      "recon": r.get("reconstruction_nats"), "kl": r.get("kl_nats"), "k": r.get("k"),

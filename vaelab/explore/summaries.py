@@ -61,6 +61,11 @@ def run_pictures(x_val: np.ndarray, seed: int, image_shape: tuple[int, ...]):
     cache: dict = {}
 
     def pictures(vae, step: int) -> dict:
+        if getattr(vae, "discrete", False):  # a vq model: reconstructions (its samples need the PixelCNN)
+            if len(x_rec) < RECONSTRUCTION_COLS:
+                return {}
+            x_hat = vae.reconstruct(x_rec, batch_size=n_rec).reshape(len(x_rec), *shape)
+            return {"reconstructions": reconstruction_grid(x_rec.reshape(len(x_rec), *shape), x_hat)}
         if "decoder" not in cache:  # built once: the image decoder shares the VAE's layers, so it follows them
             cache["decoder"] = image_decoder(vae)
             cache["z"] = fixed_latents(seed, vae.latent_dim)

@@ -7,7 +7,7 @@ docs/add_your_own.md). Nothing here imports Keras.
 
 from __future__ import annotations
 
-from vaelab.models.architectures import base, conv, dense, hierarchical, resnet
+from vaelab.models.architectures import base, conv, dense, hierarchical, resnet, vq
 from vaelab.models import likelihoods
 from vaelab.models import objectives
 from vaelab.models import samplers
@@ -20,6 +20,7 @@ ARCHITECTURES = {a.name: a for a in (
     resnet.RESNET,
     hierarchical.HIERARCHICAL,
     hierarchical.DENSE_HIERARCHICAL,
+    vq.VQ,
 )}
 
 LIKELIHOODS = {c.name: c for c in (
@@ -40,6 +41,7 @@ SAMPLERS = {c.name: c for c in (
     samplers.Gmm,
     samplers.TwoStage,
     samplers.LearnedPrior,
+    samplers.PixelCnn,
 )}
 
 KINDS = {"architecture": ARCHITECTURES, "likelihood": LIKELIHOODS, "objective": OBJECTIVES, "sampler": SAMPLERS}
@@ -67,8 +69,17 @@ def objective(params) -> objectives.Objective:
 
 def sampler(params, name: str | None = None) -> samplers.Sampler:
     """The sampler ``name`` (default: the params'); a model with a learned prior draws from it where the params
-    name the standard normal (``normal``), since N(0, I) is not its prior."""
+    name the standard normal (``normal``), since N(0, I) is not its prior, and a vq model from its PixelCNN."""
     chosen = name or params.sampler
+    if getattr(params, "architecture", "") == vq.VQ.name:  # its latent is a map of discrete codes
+        if name is None and chosen == samplers.Normal.name:
+            chosen = samplers.PixelCnn.name
+        elif chosen not in (samplers.PixelCnn.name, samplers.Uniform.name):
+            raise UserError(f"sampler {chosen} draws continuous latent vectors; a vq model's latent is a map of "
+                            "discrete codes: use --sampler pixelcnn (its default) or uniform (random codes)")
+    elif chosen == samplers.PixelCnn.name:
+        raise UserError("sampler pixelcnn draws maps of discrete codes, which only a vq model decodes (train one "
+                        "with --architecture vq); this model has a continuous latent")
     if chosen == "normal" and getattr(params, "prior", "standard") != "standard":
         chosen = samplers.LearnedPrior.name
     return samplers.from_params(lookup("sampler", chosen), params)

@@ -8,9 +8,10 @@ Wipf 2019; pythae's GaussianMixtureSampler / TwoStageVAESampler) gives sharper, 
 - ``normal``: z ~ N(0, I), the prior;
 - ``uniform``: z uniform on [-2, 2]^d (the original scripts' grids);
 - ``gmm``: a Gaussian mixture (full covariances, ``gmm_components``) fitted by EM to the training set's z_mean;
-- ``two-stage``: a second, small VAE trained on those codes, whose decoder maps u ~ N(0, I) to codes.
+- ``two-stage``: a second, small VAE trained on those codes, whose decoder maps u ~ N(0, I) to codes;
+- ``pixelcnn`` (vq models only): a gated PixelCNN over the training set's maps of discrete codes.
 
-Fitted samplers are saved beside the model (``<prefix>_sampler_gmm10.npz``, ``<prefix>_sampler_two-stage.h5``)
+Fitted samplers are saved beside the model (``<prefix>_sampler_gmm10.npz``, ``<prefix>_sampler_two-stage.h5``, ``…_pixelcnn.h5``)
 and reused; training a model again deletes its old samplers.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from vaelab.core import artifacts
 from vaelab.core.errors import UserError
+from vaelab.models.mixtures import fit_gmm, log_gaussians, pad, sample_gmm  # noqa: F401 - also the public names here
 
 UNIFORM_BOUND = 2.0
 
@@ -78,74 +80,6 @@ class Uniform(Sampler):
 # --- Gaussian mixture -----------------------------------------------------------------------------
 
 
-def _log_gaussians(x: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
-    """``log N(x_n; mean_k, cov_k)`` for every point and component: (N, K)."""
-    n, d = x.shape
-    out = np.empty((n, len(means)))
-    for k, (mean, cov) in enumerate(zip(means, covs)):
-        chol = np.linalg.cholesky(cov)
-        solved = np.linalg.solve(chol, (x - mean).T)
-        out[:, k] = -0.5 * (d * np.log(2 * np.pi) + np.sum(solved ** 2, axis=0)) - np.sum(np.log(np.diag(chol)))
-    return out
-
-
-def fit_gmm(x: np.ndarray, components: int, seed: int = 0, iterations: int = 300, tol: float = 1e-7,
-            reg: float = 1e-6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, means, covariances) of a full-covariance Gaussian mixture fitted to ``x`` (N, d) by EM.
-
-    Means start at k-means++ seeds (seeded), covariances at the data's; ``reg`` is added to every covariance's
-    diagonal (scaled by the data's variance) so components never collapse onto a point.
-    """
-    from scipy.special import logsumexp
-
-    x = np.asarray(x, dtype=np.float64)
-    n, d = x.shape
-    k = min(int(components), n)
-    rng = np.random.default_rng(seed)
-    means = [x[rng.integers(n)]]
-    for _ in range(1, k):  # k-means++: later seeds far from the earlier ones
-        dist = np.min([np.sum((x - m) ** 2, axis=1) for m in means], axis=0)
-        means.append(x[rng.choice(n, p=dist / dist.sum())] if dist.sum() > 0 else x[rng.integers(n)])
-    means = np.array(means)
-    floor = reg * max(float(np.mean(np.var(x, axis=0))), 1e-12) * np.eye(d)
-    covs = np.array([np.cov(x, rowvar=False).reshape(d, d) + floor] * k)
-    weights = np.full(k, 1.0 / k)
-    previous = -np.inf
-    for _ in range(iterations):
-        log_joint = _log_gaussians(x, means, covs) + np.log(weights)
-        log_norm = logsumexp(log_joint, axis=1, keepdims=True)
-        resp = np.exp(log_joint - log_norm)
-        counts = resp.sum(axis=0) + 1e-12
-        weights = counts / n
-        means = (resp.T @ x) / counts[:, None]
-        for j in range(k):
-            diff = x - means[j]
-            covs[j] = (resp[:, j, None] * diff).T @ diff / counts[j] + floor
-        mean_ll = float(log_norm.mean())
-        if mean_ll - previous < tol * max(1.0, abs(mean_ll)):
-            break
-        previous = mean_ll
-    return weights, means, covs
-
-
-def sample_gmm(weights, means, covs, n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    which = rng.choice(len(weights), size=n, p=np.asarray(weights) / np.sum(weights))
-    chol = np.linalg.cholesky(covs)
-    eps = rng.standard_normal((n, means.shape[1]))
-    return means[which] + np.einsum("nij,nj->ni", chol[which], eps)
-
-
-def _pad(weights, means, covs, k: int):
-    """A mixture of fewer than ``k`` components (a class with fewer codes) padded with components of weight 0."""
-    extra = k - len(weights)
-    if extra <= 0:
-        return weights, means, covs
-    d = means.shape[1]
-    return (np.concatenate([weights, np.zeros(extra)]), np.concatenate([means, np.zeros((extra, d))]),
-            np.concatenate([covs, np.tile(np.eye(d), (extra, 1, 1))]))
-
-
 @dataclass
 class Gmm(Sampler):
     """A Gaussian mixture fitted to the training codes; a conditional model's, one mixture per class fitted to
@@ -183,10 +117,10 @@ class Gmm(Sampler):
         for c in range(classes):
             mine = codes[labels == c]
             if len(mine) > 1:
-                fits.append(_pad(*fit_gmm(mine, k, seed + c), k))
+                fits.append(pad(*fit_gmm(mine, k, seed + c), k))
             else:  # one code (or none): a component there (at 0) with the spread of all the codes
                 centre = mine.mean(axis=0) if len(mine) else np.zeros(codes.shape[1])
-                fits.append(_pad(np.ones(1), centre[None], spread[None], k))
+                fits.append(pad(np.ones(1), centre[None], spread[None], k))
         self.weights, self.means, self.covs = (np.stack(parts) for parts in zip(*fits))
         self.class_weights = np.bincount(labels, minlength=classes) / len(labels)
         return self
@@ -222,7 +156,7 @@ class Gmm(Sampler):
         weights, means, covs = self.pooled()
         z = np.asarray(z, dtype=np.float64)
         with np.errstate(divide="ignore"):  # padded components have weight 0
-            return logsumexp(_log_gaussians(z, means, covs) + np.log(np.asarray(weights)), axis=1)
+            return logsumexp(log_gaussians(z, means, covs) + np.log(np.asarray(weights)), axis=1)
 
     def save(self, path) -> Path:
         import io
@@ -325,6 +259,62 @@ class TwoStage(Sampler):
         return "a second-stage VAE trained on the training codes"
 
 
+# --- the PixelCNN prior of a vq model ----------------------------------------------------------------
+
+PIXELCNN_BATCH = 128
+
+
+@dataclass
+class PixelCnn(Sampler):
+    """A vq model's learned prior: a gated PixelCNN (:mod:`vaelab.models.pixelcnn`) trained on the training set's
+    code maps; :meth:`sample` returns code maps (n, h, w), not latent vectors."""
+
+    name: ClassVar[str] = "pixelcnn"
+    help: ClassVar[str] = "vq models: a gated PixelCNN trained on the training set's code maps"
+    fitted: ClassVar[bool] = True
+
+    codebook_size: int = 256
+    epochs: int = 10
+    layers: int = 5
+    filters: int = 32
+    model: object = field(default=None, repr=False)
+
+    def file(self, files):
+        return files.models_dir / f"{files.prefix}_sampler_pixelcnn.h5"
+
+    def fit(self, codes, seed=0, labels=None):
+        import keras
+
+        from vaelab.models.pixelcnn import GatedPixelCnn
+
+        codes = np.asarray(codes, dtype=np.int32)
+        keras.utils.set_random_seed(seed)
+        self.model = GatedPixelCnn(self.codebook_size, codes.shape[1:], self.layers, self.filters)
+        self.model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        self.model.fit(codes, batch_size=min(PIXELCNN_BATCH, len(codes)), epochs=self.epochs, shuffle=True,
+                       verbose=2)
+        return self
+
+    def sample(self, n, latent_dim=None, seed=0, labels=None):
+        return self.model.sample(int(n), seed)
+
+    def log_prob(self, codes) -> np.ndarray:
+        """``log p(c)`` in nats of each code map."""
+        return self.model.log_prob_numpy(np.asarray(codes, dtype=np.int32))
+
+    def save(self, path) -> Path:
+        return artifacts.save_model(self.model, path)
+
+    def load(self, path) -> "PixelCnn":
+        from vaelab.models import pixelcnn  # noqa: F401 - registers the classes the file names
+
+        self.model = artifacts.load_model(path)
+        return self
+
+    def describe(self) -> str:
+        return "a gated PixelCNN over the training code maps"
+
+
 def load_or_fit(sampler: Sampler, files: artifacts.ModelFiles, codes, seed: int = 0) -> Sampler:
     """``sampler`` ready to sample: loaded from beside the model when it was fitted before, else fitted to
     ``codes()`` (the training set's z_mean, computed only when needed; a conditional model's as ``(codes,
@@ -345,4 +335,7 @@ def load_or_fit(sampler: Sampler, files: artifacts.ModelFiles, codes, seed: int 
 
 
 def from_params(cls: type[Sampler], params) -> Sampler:
+    if cls is PixelCnn:
+        return cls(codebook_size=params.codebook_size, epochs=params.pixelcnn_epochs, layers=params.pixelcnn_layers,
+                   filters=params.pixelcnn_filters)
     return cls(components=params.gmm_components) if cls is Gmm else cls()

@@ -15,7 +15,7 @@ from vaelab.core import artifacts
 def register() -> None:
     """Import every module that registers a Keras class a saved file may name (each registers its classes as
     it is imported); Keras is imported with them."""
-    from vaelab.models import conditional, layers, priors, saved, second_stage, vae  # noqa: F401
+    from vaelab.models import conditional, layers, pixelcnn, priors, saved, second_stage, vae, vq  # noqa: F401
     from vaelab.models.architectures import topdown, topdown_conv, topdown_dense  # noqa: F401
 
 

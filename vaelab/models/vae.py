@@ -94,6 +94,7 @@ class VAE(keras.Model):
 
     # --- the forward pass -------------------------------------------------------------------------
 
+    discrete = False  # a vq model's latent is a map of codes (vaelab.models.vq)
     conditional = False  # ConditionalVAE (vaelab.models.conditional): the inputs carry their labels
 
     def call(self, x, training=False):
@@ -290,7 +291,11 @@ def build_vae(params, image_shape, binarize: bool = False, steps_per_epoch: int 
     """The VAE the params describe, for images of ``image_shape``: the architecture's encoder and decoder, the
     likelihood, the objective and its options (the KL warm-up's epochs counted in optimizer steps of
     ``steps_per_epoch``); with ``params.conditional`` the class-conditional one over ``n_classes`` labels (default:
-    the dataset's, ``params.N_CLASSES``)."""
+    the dataset's, ``params.N_CLASSES``); the vq architecture's is a :class:`vaelab.models.vq.VQVAE`."""
+    if params.architecture == "vq":
+        from vaelab.models.vq import build_vqvae
+
+        return build_vqvae(params, image_shape, binarize=binarize)
     arch = parts.architecture(params)
     lik = parts.likelihood(params, image_shape[-1])
     objective = parts.objective(params)
