@@ -35,7 +35,8 @@ Rows per model:
 Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch (without and with
 validation) and to the GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
-waiting for each other), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
+waiting for each other; far below 2, other processes had the cores) and the samples per CPU second (on a
+machine busy with other work, the rate that depends least on how much of it a row got), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
 and ``.json``. No GPU: these are CPU numbers.
 """
 
@@ -253,7 +254,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
                      f"load average (1 min) before->after each round: {loads}")
         head = f"  {'row':<44} {'samples/s':>10} {'(min-max)':>15} {'x PyTorch':>10} {'x PT+val':>9}"
         head += f" {'% GEMM-only':>12}" if gemm_rate else ""
-        head += f" {'CPU/wall':>9} {'loss':>8}"
+        head += f" {'CPU/wall':>9} {'per CPU-s':>10} {'loss':>8}"
         lines.append(head)
         for name, runs in rows.items():
             rates = [r["samples_per_s"] for r in runs]
@@ -265,6 +266,8 @@ def report(results: dict, args, started: datetime.datetime) -> str:
             cpu = [r["cpu_per_wall"] for r in runs if "cpu_per_wall" in r]
             loss = [r["last_loss"] for r in runs if r.get("last_loss") is not None]
             line += f" {median(cpu):>9.2f}" if cpu else f" {'':>9}"
+            per_cpu = [r["samples_per_s"] / r["cpu_per_wall"] for r in runs if r.get("cpu_per_wall", 0) > 0]
+            line += f" {median(per_cpu):>10.0f}" if per_cpu else f" {'':>10}"
             line += f" {loss[-1]:>8.2f}" if loss else ""
             lines.append(line)
         for name, cmd in res["commands"].items():
