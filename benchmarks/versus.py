@@ -3,6 +3,7 @@
 
     python benchmarks/versus.py --data-dir DIR                       # MNIST and CIFAR-10, 3 rounds
     python benchmarks/versus.py --data-dir DIR --models mnist --rounds 5
+    python benchmarks/versus.py --data-dir DIR --models mnist:3,cifar10:1,caltech101_92:1 --plain-env OMP_WAIT_POLICY=PASSIVE
     python benchmarks/versus.py --data-dir DIR --models fashion_mnist,cifar10,caltech101_92,caltech101_128
     python benchmarks/versus.py --data-dir DIR --models mnist \\
         --variant "jax: KERAS_BACKEND=jax" --variant "no-jit: --no-jit"     # more rows of ours
@@ -175,7 +176,7 @@ def gemm_limit(model: str, seconds: float) -> dict:
             "gflops": benchmark.gemm_flops(gemms) / step / 1e9, "products": len(gemms)}
 
 
-def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str | None, log,
+def measure(models: list[str], rounds: int | dict, variants: list[dict], data_dir: str | None, log,
             plain_loops: bool = True, plain_env: dict | None = None) -> dict:
     out = {}
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-versus-"))
@@ -186,7 +187,7 @@ def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str 
             results = {r["name"]: [] for r in rows}
             results["GEMM-only limit (numpy BLAS)"] = []
             loads = []
-            for rnd in range(rounds):
+            for rnd in range(rounds[model] if isinstance(rounds, dict) else rounds):
                 order = rows if rnd % 2 == 0 else rows[::-1]
                 load_before = os.getloadavg()
                 if rnd % 2 == 0:
@@ -234,7 +235,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{now:%H:%M} UTC",
              f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-             f"command: python benchmarks/versus.py --data-dir DIR --models {','.join(results)} --rounds {args.rounds}"
+             f"command: python benchmarks/versus.py --data-dir DIR --models {args.models} --rounds {args.rounds}"
              + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else "")
              + (f" --plain-env {shlex.quote(args.plain_env)}" if args.plain_env else ""),
              "samples/s: (E - 1) x training images / (wall(--epochs E) - wall(--epochs 1)) of the whole command, "
@@ -286,7 +287,8 @@ def report(results: dict, args, started: datetime.datetime) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="where the datasets are (as the train scripts' --data-dir)")
-    p.add_argument("--models", default="mnist,cifar10", help="comma-separated, of: " + ", ".join(MODELS))
+    p.add_argument("--models", default="mnist,cifar10", help="comma-separated, of: " + ", ".join(MODELS)
+                   + "; NAME:N runs N rounds of that model instead of --rounds")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')
@@ -295,12 +297,18 @@ def main(argv=None) -> int:
                                                    'OMP_WAIT_POLICY=PASSIVE on a busy machine)')
     p.add_argument("--out", help="report path (default benchmarks/runs/versus-<UTC date-time>.txt)")
     args = p.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
+    models, rounds = [], {}
+    for m in (m for m in args.models.split(",") if m):
+        name, _, n = m.partition(":")
+        if n and not n.isdigit():
+            p.error(f"rounds of {name} must be a number, got {n!r}")
+        models.append(name)
+        rounds[name] = int(n) if n else args.rounds
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         p.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     started = datetime.datetime.now(datetime.timezone.utc)
-    results = measure(models, args.rounds, [parse_variant(v) for v in args.variant], args.data_dir,
+    results = measure(models, rounds, [parse_variant(v) for v in args.variant], args.data_dir,
                       lambda line: print(line, flush=True), plain_loops=not args.no_plain,
                       plain_env=parse_variant(f"env: {args.plain_env}")["env"])
     text = report(results, args, started)

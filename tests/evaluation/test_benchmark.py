@@ -101,6 +101,27 @@ def test_versus_rows_of_every_model():
             assert spec["train"] == spec["limit"] and str(spec["limit"]) in rows["ours (default command)"]["cmd"]
 
 
+
+def test_versus_rounds_per_model(monkeypatch):
+    """``--models mnist:2,cifar10`` runs 2 rounds of MNIST and --rounds of CIFAR-10; a bad count is a usage error."""
+    versus = _versus()
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_measure(models, rounds, variants, data_dir, log, plain_loops=True, plain_env=None):
+        seen.update(models=models, rounds=rounds, plain_env=plain_env)
+        raise Stop
+
+    monkeypatch.setattr(versus, "measure", fake_measure)
+    with pytest.raises(Stop):
+        versus.main(["--models", "mnist:2,cifar10", "--rounds", "4", "--plain-env", "OMP_WAIT_POLICY=PASSIVE"])
+    assert seen == {"models": ["mnist", "cifar10"], "rounds": {"mnist": 2, "cifar10": 4},
+                    "plain_env": {"OMP_WAIT_POLICY": "PASSIVE"}}
+    with pytest.raises(SystemExit):
+        versus.main(["--models", "mnist:two"])
+
 def test_vae_step_gemms_of_the_conv_models():
     from vaelab.config.conv_params import Cifar10Params
     from vaelab.config.params import FashionMnistParams
