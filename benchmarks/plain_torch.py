@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""A plain PyTorch training loop of each of vaelab's default models: the baseline of benchmarks/versus.py.
+"""A strong plain PyTorch training loop of each of vaelab's default models: the baseline of benchmarks/versus.py.
 
     python benchmarks/plain_torch.py --model mnist --epochs 5 --data-dir DIR
-    python benchmarks/plain_torch.py --model cifar10 --epochs 2 --limit 6000 --validate --data-dir DIR
-    python benchmarks/plain_torch.py --model fashion_mnist --epochs 2 --limit 4096 --validate --data-dir DIR
-    python benchmarks/plain_torch.py --model caltech101_92 --epochs 2 --limit 1024 --validate --data-dir DIR
+    python benchmarks/plain_torch.py --model mnist --epochs 5 --validate --data-dir DIR
+    python benchmarks/plain_torch.py --model cifar10 --epochs 2 --limit 4000 --validate --data-dir DIR
+    python benchmarks/plain_torch.py --model fashion_mnist --epochs 2 --limit 4096 --compile none --data-dir DIR
 
-Written the way a PyTorch user writes it: nn.Module, sigmoid output with F.binary_cross_entropy summed over
-pixels (Fashion-MNIST: its weighted squared error), Adam 1e-3, a shuffled batch cut by indexing each step
-(measured faster than a DataLoader over a TensorDataset, so the stricter baseline), PyTorch's default threads.
-Same layers, shapes and batch sizes as the default models of the params modules (mnist_params.py: dense;
-cifar10_params.py, caltech101_92_params.py, caltech101_128_params.py: conv; fashion_mnist_params.py: conv_bn);
-``--validate`` also computes the test loss after every epoch, as vaelab's training does. Only the data comes
-from vaelab.
+What a performance-minded PyTorch user writes without heroics: nn.Module, the loss from logits
+(BCEWithLogits summed over pixels; Fashion-MNIST: its weighted squared error), Adam 1e-3, the data already in
+memory as float tensors, a batch cut each step by indexing a ``torch.randperm``, ``zero_grad(set_to_none=True)``,
+no host sync per step (the epoch's loss is summed as a tensor), ``torch.inference_mode()`` for ``--validate``
+(the test loss after every epoch, as vaelab's training does), PyTorch's default threads. ``--compile`` (a
+torch.compile mode or ``none``) and ``--channels-last`` default per model to what measured faster
+(``MODELS``; the measurement is in docs/benchmarks.md). Same layers, shapes and batch sizes as the default
+models of the params modules (mnist_params.py: dense; cifar10_params.py, caltech101_92_params.py,
+caltech101_128_params.py: conv; fashion_mnist_params.py: conv_bn). Only the data comes from vaelab.
 """
 
 import argparse
@@ -40,8 +42,8 @@ class DenseVAE(nn.Module):  # 784-512-2-512-784
         h = F.relu(self.hidden(x))
         return self.mu(h), self.log_var(h)
 
-    def decode(self, z):
-        return torch.sigmoid(self.out(F.relu(self.dec_hidden(z))))
+    def decode(self, z):  # logits
+        return self.out(F.relu(self.dec_hidden(z)))
 
 
 def conv_out_padding(size_in, size_out, kernel, stride, padding):
@@ -90,7 +92,7 @@ class ConvVAE(nn.Module):
         h = F.relu(self.upsample(F.relu(self.dec_hidden(z)))).view(-1, *self.bottom)
         for deconv in self.deconvs:
             h = F.relu(deconv(h))
-        return torch.sigmoid(self.out(h))
+        return self.out(h)  # logits
 
 
 class ConvBnVAE(nn.Module):
@@ -120,18 +122,18 @@ class ConvBnVAE(nn.Module):
         return self.mu(h), self.log_var(h)
 
     def decode(self, z):
-        return torch.sigmoid(self.decoder(self.dense(z).view(-1, 2 * self.f, 7, 7)))
+        return torch.sigmoid(self.decoder(self.dense(z).view(-1, 2 * self.f, 7, 7)))  # a Gaussian's mean
 
 
 def loss_fn(model, x, gaussian_weight=None):
     """-ELBO per image: Bernoulli cross-entropy, or (Fashion-MNIST) ``gaussian_weight`` x mean squared error."""
     mu, log_var = model.encode(x)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
-    x_hat = model.decode(z)
+    out = model.decode(z)
     if gaussian_weight is None:
-        recon = F.binary_cross_entropy(x_hat, x, reduction="sum")
+        recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum")
     else:
-        recon = gaussian_weight * F.mse_loss(x_hat, x, reduction="sum") / x[0].numel()
+        recon = gaussian_weight * F.mse_loss(out, x, reduction="sum") / x[0].numel()
     kl = -0.5 * torch.sum(1 + log_var - mu ** 2 - log_var.exp())
     return (recon + kl) / len(x)
 
@@ -140,13 +142,17 @@ def as_float(x):  # MNIST and Fashion-MNIST are read as float32 in [0, 1], CIFAR
     return x.float() / 255 if x.dtype == torch.uint8 else x
 
 
-# Each model's batch size: its params module's default.
+# Each model's batch size (its params module's default) and what measured fastest on the 2-core CPU VM
+# (benchmarks/torch_options.py; benchmarks/runs/torch-options-2026-12-03-*.txt): torch.compile's default mode
+# or none, and the channels-last memory format. Channels-last made every conv model's step 1.3-2.2x faster;
+# torch.compile only Fashion-MNIST's (its batch norms), 1.63x with channels-last against 1.33x without; for
+# MNIST it was 1.03x (noise) and for CIFAR-10 nothing on top of channels-last, so those stay eager.
 MODELS = {
-    "mnist": dict(batch=256),
-    "cifar10": dict(batch=256),
-    "fashion_mnist": dict(batch=256),
-    "caltech101_92": dict(batch=64),
-    "caltech101_128": dict(batch=32),
+    "mnist": dict(batch=256, compile="none", channels_last=False),
+    "cifar10": dict(batch=256, compile="none", channels_last=True),
+    "fashion_mnist": dict(batch=256, compile="default", channels_last=True),
+    "caltech101_92": dict(batch=64, compile="none", channels_last=True),
+    "caltech101_128": dict(batch=32, compile="none", channels_last=True),  # not measured: as 92 px
 }
 
 
@@ -168,6 +174,10 @@ def load(model: str, data_dir, limit):
     return ds.x_train.transpose(0, 3, 1, 2), ds.x_test.transpose(0, 3, 1, 2), module, weight
 
 
+def batched(x, size):
+    return [x[i:i + size] for i in range(0, len(x), size)]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=tuple(MODELS), default="mnist")
@@ -175,32 +185,40 @@ def main():
     p.add_argument("--batch-size", type=int, help="default: the project's for that model (256; Caltech101 64, 32)")
     p.add_argument("--limit", type=int, help="first N training and test images")
     p.add_argument("--validate", action="store_true", help="the test loss after every epoch")
+    p.add_argument("--compile", help="a torch.compile mode (default, max-autotune-no-cudagraphs, ...) or none; "
+                                     "default: the model's entry of MODELS")
+    p.add_argument("--channels-last", choices=("yes", "no"), help="default: the model's entry of MODELS")
     p.add_argument("--data-dir")
     args = p.parse_args()
-    args.batch_size = args.batch_size or MODELS[args.model]["batch"]
+    spec = MODELS[args.model]
+    batch, mode = args.batch_size or spec["batch"], args.compile or spec["compile"]
+    channels_last = spec["channels_last"] if args.channels_last is None else args.channels_last == "yes"
     torch.manual_seed(0)
     x_train, x_test, model, weight = load(args.model, args.data_dir, args.limit)
-    x_train, x_test = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(np.ascontiguousarray(x_test))
+    x_train, x_test = (as_float(torch.from_numpy(np.ascontiguousarray(x))) for x in (x_train, x_test))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x_train, x_test = (x.contiguous(memory_format=torch.channels_last) for x in (x_train, x_test))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = loss_fn if mode == "none" else torch.compile(loss_fn, mode=None if mode == "default" else mode)
     started = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
         perm = torch.randperm(len(x_train))
-        total = 0.0
-        for i in range(0, len(x_train), args.batch_size):
-            x = as_float(x_train[perm[i:i + args.batch_size]])
-            loss = loss_fn(model, x, weight)
-            opt.zero_grad()
-            loss.backward()
+        total = torch.zeros(())
+        for i in range(0, len(x_train), batch):
+            x = x_train[perm[i:i + batch]]
+            value = loss(model, x, weight)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
             opt.step()
-            total += loss.item() * len(x)
-        line = f"epoch {epoch + 1}: loss {total / len(x_train):.2f}"
+            total += value.detach() * len(x)
+        line = f"epoch {epoch + 1}: loss {float(total) / len(x_train):.2f}"
         if args.validate:
             model.eval()
-            with torch.no_grad():
-                batches = [as_float(x_test[i:i + args.batch_size]) for i in range(0, len(x_test), args.batch_size)]
-                test = sum(loss_fn(model, x, weight).item() * len(x) for x in batches)
-            line += f", test loss {test / len(x_test):.2f}"
+            with torch.inference_mode():
+                test = sum(loss(model, x, weight) * len(x) for x in batched(x_test, batch))
+            line += f", test loss {float(test) / len(x_test):.2f}"
         print(line, flush=True)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.2f} s")
 

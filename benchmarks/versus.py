@@ -3,6 +3,7 @@
 
     python benchmarks/versus.py --data-dir DIR                       # MNIST and CIFAR-10, 3 rounds
     python benchmarks/versus.py --data-dir DIR --models mnist --rounds 5
+    python benchmarks/versus.py --data-dir DIR --models mnist:3,cifar10:1,caltech101_92:1 --plain-env OMP_WAIT_POLICY=PASSIVE
     python benchmarks/versus.py --data-dir DIR --models fashion_mnist,cifar10,caltech101_92,caltech101_128
     python benchmarks/versus.py --data-dir DIR --models mnist \\
         --variant "jax: KERAS_BACKEND=jax" --variant "no-jit: --no-jit"     # more rows of ours
@@ -20,10 +21,12 @@ Rows per model:
   command in another checkout instead (to compare two commits: ``git worktree add DIR COMMIT``); a NAME
   ``mnist/...`` (or another model's name) adds the row to that model only; ``plain/torch/...`` or ``plain/jax/...``
   adds a row of that plain loop (e.g. ``"plain/torch/1 thread: OMP_NUM_THREADS=1"``);
-* ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch
-  written the way their users write them (no validation for MNIST, the stricter baseline; with
-  ``--validate`` for the conv models, whose ours validates on as many test images as it trains on under
-  ``--limit``); plain JAX for MNIST and CIFAR-10 only;
+* ``plain PyTorch`` / ``plain JAX``: benchmarks/plain_torch.py / plain_jax.py, the same model and batch in the
+  strongest plain loops their users write without heroics, each without validation (the stricter baseline)
+  and ``+ validation`` (``--validate``: the test loss after every epoch, as ours; under ``--limit`` on as many
+  test images as it trains on); plain JAX for MNIST and CIFAR-10 only; ``--plain-env "K=V ..."`` sets
+  environment variables of every plain row (``OMP_WAIT_POLICY=PASSIVE``: on a shared, busy machine PyTorch's
+  spinning OpenMP threads ran 25x slower than with passive waits);
 * ``GEMM-only limit``: the step's matrix products alone (forward, weight and input gradients, none of the
   input's; convolutions as the im2col products they lower to; :func:`vaelab.evaluation.benchmark.vae_step_gemms`), timed
   with numpy's BLAS at the same shapes in this process, plus for the conv models the forward products of
@@ -31,9 +34,10 @@ Rows per model:
   convolutions a reference only, since oneDNN's direct convolutions can beat im2col products.
 
 Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
-them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch and to the
-GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
-waiting for each other), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
+them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch (without and with
+validation) and to the GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
+waiting for each other; far below 2, other processes had the cores) and the samples per CPU second (on a
+machine busy with other work, the rate that depends least on how much of it a row got), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
 and ``.json``. No GPU: these are CPU numbers.
 """
 
@@ -64,8 +68,9 @@ from vaelab.evaluation import benchmark  # noqa: E402
 # Per model: the script, the images per epoch (None: the whole training set), E, the command-line options
 # of every row, and whether the plain loops validate. CIFAR-10 times E - 1 = 3 epochs: with E = 2 a round timed
 # one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/runs/versus-2026-11-30-0517.txt).
-# The conv models run on the first N images (--limit) so that a round takes minutes, not hours; their plain
-# loops validate as ours does, and only MNIST and CIFAR-10 have a plain JAX loop.
+# The conv models run on the first N images (--limit) so that a round takes minutes, not hours; ``validate``: the
+# GEMM-only row adds the forward products of validating as many test images (the conv models: the train set
+# under --limit is as small as the validation); only MNIST and CIFAR-10 have a plain JAX loop.
 MODELS = {
     "mnist": dict(script="mnist_train.py", train=60000, epochs=5, limit=None, validate=False, jax=True),
     "cifar10": dict(script="cifar10_train.py", train=4000, epochs=4, limit=4000, validate=True, jax=True),
@@ -90,22 +95,28 @@ def parse_variant(text: str) -> dict:
     return {"name": name.strip(), "env": env, "args": args}
 
 
-def rows_for(model: str, variants: list[dict], plain_loops: bool = True) -> list[dict]:
-    spec = MODELS[model]
+def rows_for(model: str, variants: list[dict], plain_loops: bool = True, plain_env: dict | None = None) -> list[dict]:
+    """The rows of ``model``: ours, its variants, and each plain loop without and with validation (``--validate``:
+    the test loss after every epoch, as ours; under ``--limit`` on as many test images); ``plain_env``: more
+    environment variables of every plain row."""
+    spec, plain_env = MODELS[model], plain_env or {}
     limit = ["--limit", str(spec["limit"])] if spec["limit"] else []
-    plain = [*limit, "--model", model, *(["--validate"] if spec["validate"] else [])]
+    plain = [*limit, "--model", model]
     rows = [{"name": "ours (default command)", "kind": "ours", "cmd": [spec["script"], *limit], "env": {}}]
     rows += [{"name": f"ours, {v['name'].split('/', 1)[-1]}", "kind": "ours",
               "cmd": [spec["script"], *limit, *v["args"]], "env": v["env"]} for v in variants
              if not v["name"].startswith("plain/") and v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
-        rows += [{"name": "plain PyTorch", "kind": "plain", "cmd": ["benchmarks/plain_torch.py", *plain], "env": {}}]
-        if spec["jax"]:
-            rows += [{"name": "plain JAX", "kind": "plain", "cmd": ["benchmarks/plain_jax.py", *plain], "env": {}}]
+        loops = [("plain PyTorch", "benchmarks/plain_torch.py")]
+        loops += [("plain JAX", "benchmarks/plain_jax.py")] if spec["jax"] else []
+        for name, script in loops:
+            rows += [{"name": name, "kind": "plain", "cmd": [script, *plain], "env": dict(plain_env)},
+                     {"name": f"{name} + validation", "kind": "plain", "cmd": [script, *plain, "--validate"],
+                      "env": dict(plain_env)}]
         loops = {"torch": ("plain PyTorch", "benchmarks/plain_torch.py"),
                  "jax": ("plain JAX", "benchmarks/plain_jax.py")}
         rows += [{"name": f"{loops[v['name'].split('/')[1]][0]}, {v['name'].split('/', 2)[-1]}", "kind": "plain",
-                  "cmd": [loops[v["name"].split("/")[1]][1], *plain, *v["args"]], "env": v["env"]}
+                  "cmd": [loops[v["name"].split("/")[1]][1], *plain, *v["args"]], "env": {**plain_env, **v["env"]}}
                  for v in variants if v["name"].startswith("plain/")]
     return rows
 
@@ -165,18 +176,18 @@ def gemm_limit(model: str, seconds: float) -> dict:
             "gflops": benchmark.gemm_flops(gemms) / step / 1e9, "products": len(gemms)}
 
 
-def measure(models: list[str], rounds: int, variants: list[dict], data_dir: str | None, log,
-            plain_loops: bool = True) -> dict:
+def measure(models: list[str], rounds: int | dict, variants: list[dict], data_dir: str | None, log,
+            plain_loops: bool = True, plain_env: dict | None = None) -> dict:
     out = {}
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-versus-"))
     try:
         for model in models:
             spec = MODELS[model]
-            rows = rows_for(model, variants, plain_loops)
+            rows = rows_for(model, variants, plain_loops, plain_env)
             results = {r["name"]: [] for r in rows}
             results["GEMM-only limit (numpy BLAS)"] = []
             loads = []
-            for rnd in range(rounds):
+            for rnd in range(rounds[model] if isinstance(rounds, dict) else rounds):
                 order = rows if rnd % 2 == 0 else rows[::-1]
                 load_before = os.getloadavg()
                 if rnd % 2 == 0:
@@ -224,15 +235,16 @@ def report(results: dict, args, started: datetime.datetime) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{now:%H:%M} UTC",
              f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-             f"command: python benchmarks/versus.py --data-dir DIR --models {','.join(results)} --rounds {args.rounds}"
-             + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else ""),
+             f"command: python benchmarks/versus.py --data-dir DIR --models {args.models} --rounds {args.rounds}"
+             + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else "")
+             + (f" --plain-env {shlex.quote(args.plain_env)}" if args.plain_env else ""),
              "samples/s: (E - 1) x training images / (wall(--epochs E) - wall(--epochs 1)) of the whole command, "
              "median over rounds (min-max); rows alternated, order reversed every other round.",
              ""]
     for model, res in results.items():
         rows = res["rows"]
         med = {name: median([r["samples_per_s"] for r in runs]) for name, runs in rows.items()}
-        torch_rate = med.get("plain PyTorch")
+        torch_rate, torch_val = med.get("plain PyTorch"), med.get("plain PyTorch + validation")
         gemm_rate = med.get("GEMM-only limit (numpy BLAS)")
         spec = MODELS[model]
         loads = ", ".join(f"{a[0]:.2f}->{b[0]:.2f}" for a, b in res["loads"])
@@ -241,19 +253,22 @@ def report(results: dict, args, started: datetime.datetime) -> str:
                      + (f", --limit {spec['limit']} (ours validates on as many test images; the plain loops "
                         "--validate)" if spec["limit"] else "") + "; "
                      f"load average (1 min) before->after each round: {loads}")
-        head = f"  {'row':<44} {'samples/s':>10} {'(min-max)':>15} {'x PyTorch':>10}"
+        head = f"  {'row':<44} {'samples/s':>10} {'(min-max)':>15} {'x PyTorch':>10} {'x PT+val':>9}"
         head += f" {'% GEMM-only':>12}" if gemm_rate else ""
-        head += f" {'CPU/wall':>9} {'loss':>8}"
+        head += f" {'CPU/wall':>9} {'per CPU-s':>10} {'loss':>8}"
         lines.append(head)
         for name, runs in rows.items():
             rates = [r["samples_per_s"] for r in runs]
             line = f"  {name:<44} {med[name]:>10.0f} {'(' + f'{min(rates):.0f}-{max(rates):.0f}' + ')':>15}"
             line += f" {med[name] / torch_rate:>9.2f}x" if torch_rate else f" {'':>10}"
+            line += f" {med[name] / torch_val:>8.2f}x" if torch_val else f" {'':>9}"
             if gemm_rate:
                 line += f" {100 * med[name] / gemm_rate:>11.0f}%"
             cpu = [r["cpu_per_wall"] for r in runs if "cpu_per_wall" in r]
             loss = [r["last_loss"] for r in runs if r.get("last_loss") is not None]
             line += f" {median(cpu):>9.2f}" if cpu else f" {'':>9}"
+            per_cpu = [r["samples_per_s"] / r["cpu_per_wall"] for r in runs if r.get("cpu_per_wall", 0) > 0]
+            line += f" {median(per_cpu):>10.0f}" if per_cpu else f" {'':>10}"
             line += f" {loss[-1]:>8.2f}" if loss else ""
             lines.append(line)
         for name, cmd in res["commands"].items():
@@ -272,20 +287,30 @@ def report(results: dict, args, started: datetime.datetime) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="where the datasets are (as the train scripts' --data-dir)")
-    p.add_argument("--models", default="mnist,cifar10", help="comma-separated, of: " + ", ".join(MODELS))
+    p.add_argument("--models", default="mnist,cifar10", help="comma-separated, of: " + ", ".join(MODELS)
+                   + "; NAME:N runs N rounds of that model instead of --rounds")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')
     p.add_argument("--no-plain", action="store_true", help="only ours and its variants (and the GEMM-only limit)")
+    p.add_argument("--plain-env", default="", help='environment of every plain row: "K=V ..." (e.g. '
+                                                   'OMP_WAIT_POLICY=PASSIVE on a busy machine)')
     p.add_argument("--out", help="report path (default benchmarks/runs/versus-<UTC date-time>.txt)")
     args = p.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
+    models, rounds = [], {}
+    for m in (m for m in args.models.split(",") if m):
+        name, _, n = m.partition(":")
+        if n and not n.isdigit():
+            p.error(f"rounds of {name} must be a number, got {n!r}")
+        models.append(name)
+        rounds[name] = int(n) if n else args.rounds
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         p.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     started = datetime.datetime.now(datetime.timezone.utc)
-    results = measure(models, args.rounds, [parse_variant(v) for v in args.variant], args.data_dir,
-                      lambda line: print(line, flush=True), plain_loops=not args.no_plain)
+    results = measure(models, rounds, [parse_variant(v) for v in args.variant], args.data_dir,
+                      lambda line: print(line, flush=True), plain_loops=not args.no_plain,
+                      plain_env=parse_variant(f"env: {args.plain_env}")["env"])
     text = report(results, args, started)
     print(text)
     out = Path(args.out or ROOT / "benchmarks" / "runs" / f"versus-{started:%Y-%m-%d-%H%M}.txt")

@@ -83,17 +83,44 @@ def test_versus_gemm_limit_times_the_default_steps():
 
 
 def test_versus_rows_of_every_model():
-    """Every model's rows: ours with its --limit, plain PyTorch validating as ours does, plain JAX where written."""
+    """Every model's rows: ours with its --limit, each plain loop (JAX where written) without and with validation,
+    all plain rows with the --plain-env environment, a plain/ variant with its own on top."""
     versus = _versus()
+    variants = [versus.parse_variant(v) for v in ("fashion_mnist/old: --no-jit", "plain/torch/1 thread: OMP_NUM_THREADS=1")]
     for model, spec in versus.MODELS.items():
-        rows = {r["name"]: r for r in versus.rows_for(model, [versus.parse_variant("fashion_mnist/old: --no-jit")])}
-        assert rows["ours (default command)"]["cmd"][0] == spec["script"]
-        torch_cmd = rows["plain PyTorch"]["cmd"]
-        assert torch_cmd[torch_cmd.index("--model") + 1] == model and ("--validate" in torch_cmd) == spec["validate"]
+        rows = {r["name"]: r for r in versus.rows_for(model, variants, plain_env={"OMP_WAIT_POLICY": "PASSIVE"})}
+        assert rows["ours (default command)"]["cmd"][0] == spec["script"] and rows["ours (default command)"]["env"] == {}
+        for loop in ("plain PyTorch", "plain JAX") if spec["jax"] else ("plain PyTorch",):
+            cmd, validated = rows[loop]["cmd"], rows[f"{loop} + validation"]["cmd"]
+            assert cmd[cmd.index("--model") + 1] == model and "--validate" not in cmd
+            assert validated == [*cmd, "--validate"]
+            assert rows[loop]["env"] == {"OMP_WAIT_POLICY": "PASSIVE"}
+        assert rows["plain PyTorch, 1 thread"]["env"] == {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
         assert ("plain JAX" in rows) == spec["jax"] and ("ours, old" in rows) == (model == "fashion_mnist")
         if spec["limit"]:
             assert spec["train"] == spec["limit"] and str(spec["limit"]) in rows["ours (default command)"]["cmd"]
 
+
+
+def test_versus_rounds_per_model(monkeypatch):
+    """``--models mnist:2,cifar10`` runs 2 rounds of MNIST and --rounds of CIFAR-10; a bad count is a usage error."""
+    versus = _versus()
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_measure(models, rounds, variants, data_dir, log, plain_loops=True, plain_env=None):
+        seen.update(models=models, rounds=rounds, plain_env=plain_env)
+        raise Stop
+
+    monkeypatch.setattr(versus, "measure", fake_measure)
+    with pytest.raises(Stop):
+        versus.main(["--models", "mnist:2,cifar10", "--rounds", "4", "--plain-env", "OMP_WAIT_POLICY=PASSIVE"])
+    assert seen == {"models": ["mnist", "cifar10"], "rounds": {"mnist": 2, "cifar10": 4},
+                    "plain_env": {"OMP_WAIT_POLICY": "PASSIVE"}}
+    with pytest.raises(SystemExit):
+        versus.main(["--models", "mnist:two"])
 
 def test_vae_step_gemms_of_the_conv_models():
     from vaelab.config.conv_params import Cifar10Params
