@@ -116,9 +116,9 @@ def test_wrong_shapes_or_labels_in_a_dataset_file(tmp_path, capsys, overrides, m
     (["--latent-dim", "0"], "error: mnist_params.py: latent_dim must be >= 1, got 0"),
     (["--epochs", "abc"], "error: argument --epochs: invalid int value: 'abc'; see mnist_train.py --help"),
     (["--architecture", "transformer"], "error: mnist_params.py: architecture must be one of dense, conv, conv_bn, "
-                                        "resnet, hierarchical, dense_hierarchical; got 'transformer'"),
+                                        "resnet, hierarchical, dense_hierarchical, vq; got 'transformer'"),
     (["--objective", "iwae", "--k", "0"], "error: mnist_params.py: iwae_k must be >= 1, got 0"),
-    (["--sampler", "magic"], "error: mnist_params.py: sampler must be one of normal, uniform, gmm, two-stage, prior; "
+    (["--sampler", "magic"], "error: mnist_params.py: sampler must be one of normal, uniform, gmm, two-stage, prior, pixelcnn; "
                              "got 'magic'"),
     (["--learning-rate", "nan"], "error: mnist_params.py: learning_rate must be finite, got nan"),
     (["--checkpoint-every", "0"], "error: argument --checkpoint-every: must be >= 1, got 0; see mnist_train.py --help"),
