@@ -5,6 +5,7 @@
     python benchmarks/versus.py --data-dir DIR --models mnist --rounds 5
     python benchmarks/versus.py --data-dir DIR --models mnist:3,cifar10:1,caltech101_92:1 --plain-env OMP_WAIT_POLICY=PASSIVE
     python benchmarks/versus.py --data-dir DIR --models fashion_mnist,cifar10,caltech101_92,caltech101_128
+    python benchmarks/versus.py --data-dir DIR --models cifar10:3,caltech101_92:3 --no-plain-jax
     python benchmarks/versus.py --data-dir DIR --models mnist \\
         --variant "jax: KERAS_BACKEND=jax" --variant "no-jit: --no-jit"     # more rows of ours
 
@@ -33,7 +34,7 @@ Rows per model:
   validating as many images; samples/s of an epoch made of nothing else. For MNIST a limit; for
   convolutions a reference only, since oneDNN's direct convolutions can beat im2col products.
 
-Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
+Before a model's rounds, one untimed ``--epochs 1`` run of ours builds any dataset cache (Caltech101's). Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch (without and with
 validation) and to the GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
 waiting for each other; far below 2, other processes had the cores) and the samples per CPU second (on a
@@ -95,7 +96,8 @@ def parse_variant(text: str) -> dict:
     return {"name": name.strip(), "env": env, "args": args}
 
 
-def rows_for(model: str, variants: list[dict], plain_loops: bool = True, plain_env: dict | None = None) -> list[dict]:
+def rows_for(model: str, variants: list[dict], plain_loops: bool = True, plain_env: dict | None = None,
+             plain_jax: bool = True) -> list[dict]:
     """The rows of ``model``: ours, its variants, and each plain loop without and with validation (``--validate``:
     the test loss after every epoch, as ours; under ``--limit`` on as many test images); ``plain_env``: more
     environment variables of every plain row."""
@@ -108,7 +110,7 @@ def rows_for(model: str, variants: list[dict], plain_loops: bool = True, plain_e
              if not v["name"].startswith("plain/") and v["name"].split("/", 1)[0] in (model, v["name"])]
     if plain_loops:
         loops = [("plain PyTorch", "benchmarks/plain_torch.py")]
-        loops += [("plain JAX", "benchmarks/plain_jax.py")] if spec["jax"] else []
+        loops += [("plain JAX", "benchmarks/plain_jax.py")] if spec["jax"] and plain_jax else []
         for name, script in loops:
             rows += [{"name": name, "kind": "plain", "cmd": [script, *plain], "env": dict(plain_env)},
                      {"name": f"{name} + validation", "kind": "plain", "cmd": [script, *plain, "--validate"],
@@ -177,13 +179,18 @@ def gemm_limit(model: str, seconds: float) -> dict:
 
 
 def measure(models: list[str], rounds: int | dict, variants: list[dict], data_dir: str | None, log,
-            plain_loops: bool = True, plain_env: dict | None = None) -> dict:
+            plain_loops: bool = True, plain_env: dict | None = None, plain_jax: bool = True) -> dict:
     out = {}
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-versus-"))
     try:
         for model in models:
             spec = MODELS[model]
-            rows = rows_for(model, variants, plain_loops, plain_env)
+            rows = rows_for(model, variants, plain_loops, plain_env, plain_jax)
+            # Untimed warm-up: the first run of a dataset may build its cache (Caltech101's .npz, about 10 s)
+            # and fills the OS file cache; timed, it made the --epochs 1 run longer than --epochs E
+            # (benchmarks/runs/versus-2026-12-04-0232.txt, with a fresh data folder).
+            warm = run_once(rows[0], 1, data_dir, scratch)
+            log(f"{model}: warm-up run (untimed) {warm['wall']:.1f} s")
             results = {r["name"]: [] for r in rows}
             results["GEMM-only limit (numpy BLAS)"] = []
             loads = []
@@ -237,6 +244,7 @@ def report(results: dict, args, started: datetime.datetime) -> str:
              f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
              f"command: python benchmarks/versus.py --data-dir DIR --models {args.models} --rounds {args.rounds}"
              + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else "")
+             + (" --no-plain-jax" if args.no_plain_jax else "")
              + (f" --plain-env {shlex.quote(args.plain_env)}" if args.plain_env else ""),
              "samples/s: (E - 1) x training images / (wall(--epochs E) - wall(--epochs 1)) of the whole command, "
              "median over rounds (min-max); rows alternated, order reversed every other round.",
@@ -293,6 +301,8 @@ def main(argv=None) -> int:
     p.add_argument("--variant", action="append", default=[],
                    help='another row of ours: "NAME: [ENV=VALUE ...] [--flag ...]" (repeatable)')
     p.add_argument("--no-plain", action="store_true", help="only ours and its variants (and the GEMM-only limit)")
+    p.add_argument("--no-plain-jax", action="store_true", help="no plain JAX rows (CIFAR-10's take 3 of a round's "
+                   "5 minutes)")
     p.add_argument("--plain-env", default="", help='environment of every plain row: "K=V ..." (e.g. '
                                                    'OMP_WAIT_POLICY=PASSIVE on a busy machine)')
     p.add_argument("--out", help="report path (default benchmarks/runs/versus-<UTC date-time>.txt)")
@@ -310,6 +320,7 @@ def main(argv=None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     results = measure(models, rounds, [parse_variant(v) for v in args.variant], args.data_dir,
                       lambda line: print(line, flush=True), plain_loops=not args.no_plain,
+                      plain_jax=not args.no_plain_jax,
                       plain_env=parse_variant(f"env: {args.plain_env}")["env"])
     text = report(results, args, started)
     print(text)

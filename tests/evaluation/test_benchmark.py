@@ -110,17 +110,42 @@ def test_versus_rounds_per_model(monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_measure(models, rounds, variants, data_dir, log, plain_loops=True, plain_env=None):
-        seen.update(models=models, rounds=rounds, plain_env=plain_env)
+    def fake_measure(models, rounds, variants, data_dir, log, plain_loops=True, plain_env=None, plain_jax=True):
+        seen.update(models=models, rounds=rounds, plain_env=plain_env, plain_jax=plain_jax)
         raise Stop
 
     monkeypatch.setattr(versus, "measure", fake_measure)
     with pytest.raises(Stop):
         versus.main(["--models", "mnist:2,cifar10", "--rounds", "4", "--plain-env", "OMP_WAIT_POLICY=PASSIVE"])
     assert seen == {"models": ["mnist", "cifar10"], "rounds": {"mnist": 2, "cifar10": 4},
-                    "plain_env": {"OMP_WAIT_POLICY": "PASSIVE"}}
+                    "plain_env": {"OMP_WAIT_POLICY": "PASSIVE"}, "plain_jax": True}
+    with pytest.raises(Stop):
+        versus.main(["--models", "cifar10", "--no-plain-jax"])
+    assert seen["plain_jax"] is False
     with pytest.raises(SystemExit):
         versus.main(["--models", "mnist:two"])
+
+
+def test_versus_warms_up_untimed_before_the_rounds(monkeypatch):
+    """The first run of a model is ours' --epochs 1, untimed (it may build a dataset cache); the rates come only
+    from the timed runs after it. Without plain JAX, only the PyTorch rows are plain."""
+    versus = _versus()
+    calls = []
+    walls = iter([100.0] + [10.0, 13.0] * 3)  # warm-up, then (--epochs 1, --epochs E) per row
+
+    def fake_run(row, epochs, data_dir, scratch):
+        calls.append((row["name"], epochs))
+        return {"wall": next(walls), "cpu": 0.0, "last_loss": 1.0}
+
+    monkeypatch.setattr(versus, "run_once", fake_run)
+    monkeypatch.setattr(versus, "gemm_limit", lambda model, seconds: {"samples_per_s": 1.0})
+    out = versus.measure(["cifar10"], 1, [], None, lambda line: None, plain_jax=False)
+    assert calls[0] == ("ours (default command)", 1) and len(calls) == 7
+    rows = out["cifar10"]["rows"]
+    assert set(rows) == {"ours (default command)", "plain PyTorch", "plain PyTorch + validation",
+                         "GEMM-only limit (numpy BLAS)"}
+    spec = versus.MODELS["cifar10"]
+    assert rows["ours (default command)"][0]["samples_per_s"] == (spec["epochs"] - 1) * spec["train"] / 3.0
 
 def test_vae_step_gemms_of_the_conv_models():
     from vaelab.config.conv_params import Cifar10Params
