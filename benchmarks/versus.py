@@ -34,7 +34,7 @@ Rows per model:
   validating as many images; samples/s of an epoch made of nothing else. For MNIST a limit; for
   convolutions a reference only, since oneDNN's direct convolutions can beat im2col products.
 
-Before a model's rounds, one untimed ``--epochs 1`` run of ours builds any dataset cache (Caltech101's). Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
+Before a model's rounds, one untimed ``--epochs 1`` run of every row builds any dataset cache (Caltech101's) and compiler cache (torch.compile's). Rounds alternate the rows (the order reversed every other round), so the shared machine's swings hit all of
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch (without and with
 validation) and to the GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
 waiting for each other; far below 2, other processes had the cores) and the samples per CPU second (on a
@@ -186,11 +186,13 @@ def measure(models: list[str], rounds: int | dict, variants: list[dict], data_di
         for model in models:
             spec = MODELS[model]
             rows = rows_for(model, variants, plain_loops, plain_env, plain_jax)
-            # Untimed warm-up: the first run of a dataset may build its cache (Caltech101's .npz, about 10 s)
-            # and fills the OS file cache; timed, it made the --epochs 1 run longer than --epochs E
-            # (benchmarks/runs/versus-2026-12-04-0232.txt, with a fresh data folder).
-            warm = run_once(rows[0], 1, data_dir, scratch)
-            log(f"{model}: warm-up run (untimed) {warm['wall']:.1f} s")
+            # Untimed warm-up of every row: the first run of a dataset may build its cache (Caltech101's .npz,
+            # about 10 s), the first torch.compile fills the compiler's cache; timed, each made a --epochs 1 run
+            # longer than its --epochs E (benchmarks/runs/versus-2026-12-04-0232.txt, a fresh data folder;
+            # versus-2026-12-04-0254.txt, Fashion-MNIST's compiled PyTorch loop).
+            for row in rows:
+                warm = run_once(row, 1, data_dir, scratch)
+                log(f"{model}: warm-up run of {row['name']} (untimed) {warm['wall']:.1f} s")
             results = {r["name"]: [] for r in rows}
             results["GEMM-only limit (numpy BLAS)"] = []
             loads = []
