@@ -22,7 +22,8 @@ def test_train_writes_exactly_the_promised_files(trained_mnist):
                   + ["checkpoints", "tensorboard"])  # on every backend
     history = artifacts.load_history(models / f"{prefix}_history.pkl")
     assert set(history) == {"loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss",
-                            "val_kl_loss"}
+                            "val_kl_loss", "epoch_seconds"}
+    assert 0 < history["epoch_seconds"][0] < 600
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     assert json.loads((models / f"{prefix}_history.json").read_text()) == history
     params = json.loads((models / f"{prefix}_params.json").read_text())

@@ -1,4 +1,5 @@
-"""The figures' density contours: where a learned prior's lines are drawn, on the scatter and the manifold."""
+"""The figures: the density contours of a learned prior (where its lines are drawn, on the scatter and the
+manifold) and the history figure's validation loss against training wall time."""
 
 from __future__ import annotations
 
@@ -60,3 +61,20 @@ def test_a_density_that_is_zero_on_the_grid_draws_nothing():
     far = _gaussian((1e3, 1e3))
     assert plots.density_contours(ax, far, np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)) is None
     plt.close(fig)
+
+
+def test_history_figure_draws_the_validation_loss_against_cumulative_training_minutes():
+    history = {"loss": [3.0, 2.0, 1.5], "val_loss": [3.5, 2.5, 2.0], "epoch_seconds": [30.0, 60.0, 90.0],
+               "learning_rate": [1e-3, 1e-3, 1e-4]}
+    fig = plots.history_figure(history)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "validation loss against training time", "learning rate"]
+    (line,) = fig.axes[1].get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [0.5, 1.5, 3.0])  # minutes at the end of each epoch
+    assert list(line.get_ydata()) == history["val_loss"]
+    # no panel without a complete timing (an old log, or a resumed one that lost it) or without validation
+    assert plots.training_minutes({"loss": [1.0, 2.0], "epoch_seconds": [3.0]}) is None
+    for partial in ({**history, "epoch_seconds": [30.0]}, {k: v for k, v in history.items() if k != "val_loss"}):
+        assert "validation loss against training time" not in [ax.get_title() for ax in
+                                                               plots.history_figure(partial).axes]
+    plots._plt().close("all")

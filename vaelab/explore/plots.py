@@ -171,15 +171,27 @@ HISTORY_PANELS = (("loss", "loss"), ("reconstruction_loss", "reconstruction term
                   ("kl_loss", "KL term (nats)"))
 
 
+def training_minutes(history: dict) -> np.ndarray | None:
+    """The training wall time in minutes at the end of each epoch (the sum of ``epoch_seconds``, validation
+    included, restarts' idle time not), or None when the history has no complete timing."""
+    seconds = history.get("epoch_seconds") or []
+    if not seconds or len(seconds) != len(history.get("loss") or []):
+        return None
+    return np.cumsum(np.asarray(seconds, dtype=float)) / 60.0
+
+
 def history_figure(history: dict, title: str = ""):
     """One panel each for the loss, the reconstruction term and the KL term per epoch (training and validation),
-    and one for the learning rate when it changed during training."""
+    one for the validation loss (the negative bound) against training wall time when the epochs were timed
+    (the curve to compare runs of different speeds by), and one for the learning rate when it changed."""
     plt = _plt()
     panels = [(key, label) for key, label in HISTORY_PANELS if history.get(key)]
+    minutes = training_minutes(history)
+    timed = minutes is not None and len(history.get("val_loss") or []) == len(minutes)
     rates = history.get("learning_rate") or []
     show_rate = len(set(np.round(np.asarray(rates, dtype=float), 15))) > 1
-    fig, axes = plt.subplots(1, len(panels) + show_rate, figsize=(3.8 * (len(panels) + show_rate), 3.4),
-                             squeeze=False)
+    extra = timed + show_rate
+    fig, axes = plt.subplots(1, len(panels) + extra, figsize=(3.8 * (len(panels) + extra), 3.4), squeeze=False)
     axes = axes[0]
     for ax, (key, label) in zip(axes, panels):
         for name, values in (("training", history[key]), ("validation", history.get(f"val_{key}"))):
@@ -189,14 +201,21 @@ def history_figure(history: dict, title: str = ""):
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
+    if timed:
+        ax = axes[len(panels)]
+        ax.plot(minutes, history["val_loss"], marker="o" if len(minutes) <= 30 else None, markersize=3,
+                color="tab:orange")
+        ax.set_title("validation loss against training time", fontsize=10)
+        ax.set_xlabel("minutes (training and validation)")
     if show_rate:
         ax = axes[-1]
         ax.step(np.arange(1, len(rates) + 1), rates, where="post", color="tab:green")
         ax.set_yscale("log")
         ax.set_title("learning rate", fontsize=10)
         ax.set_xlabel("epoch")
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    for i, ax in enumerate(axes):
+        if not (timed and i == len(panels)):
+            ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -1,6 +1,6 @@
 """Keras callbacks of a training run: logs, the NaN guard, learning-rate schedules and early stopping.
 
-:func:`run_callbacks` is what every run gets (CSV log, the TensorBoard log of :mod:`vaelab.training.tensorboard` on
+:func:`run_callbacks` is what every run gets (the epoch timer, CSV log, the TensorBoard log of :mod:`vaelab.training.tensorboard` on
 every backend, the NaN guard);
 :func:`schedule_callbacks` what the params ask for (``lr_schedule``, ``patience``). Keras is imported inside
 the functions.
@@ -47,7 +47,10 @@ def make_nan_guard():
 
 def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=None, steps: int | None = None,
                   pictures=None) -> list:
-    """CSV log, TensorBoard (with ``tensorboard``, on every backend) and the NaN guard.
+    """The epoch timer, CSV log, TensorBoard (with ``tensorboard``, on every backend) and the NaN guard.
+
+    The timer comes first, so the CSV log, TensorBoard and the history all see ``epoch_seconds`` (what the
+    history figure's validation-bound-against-wall-time panel is drawn from).
 
     The TensorBoard log goes to ``files.tensorboard_dir``; with ``params`` it knows the last epoch and
     ``params.tensorboard_images_every``, with ``steps`` (an epoch's batches) it skips epochs cut short, and
@@ -56,7 +59,7 @@ def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=
     import keras
 
     files.csv_log.parent.mkdir(parents=True, exist_ok=True)
-    cbs = [keras.callbacks.CSVLogger(str(files.csv_log))]
+    cbs = [make_epoch_timer(), keras.callbacks.CSVLogger(str(files.csv_log))]
     if tensorboard:
         from vaelab.training.tensorboard import make_tensorboard
 
@@ -139,13 +142,10 @@ def make_epoch_timer():
 
 def schedule_callbacks(params, files: artifacts.ModelFiles) -> list:
     """What the params ask for: the learning-rate schedule, and with ``patience`` early stopping on
-    ``val_loss`` (best weights restored), the best-weights file and the epoch timer (first, so the others and
-    the history see ``epoch_seconds``)."""
+    ``val_loss`` (best weights restored) and the best-weights file."""
     import keras
 
     cbs = []
-    if params.patience:
-        cbs.append(make_epoch_timer())
     if params.lr_schedule != "constant":
         cbs.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr=None: learning_rate_at(params, epoch)))
     if params.patience:

@@ -9,8 +9,8 @@ and images tabs read (and what ``torch.utils.tensorboard`` writes).
 
 :func:`make_tensorboard` is the callback :func:`vaelab.training.callbacks.run_callbacks` adds. At the end of
 each complete epoch (step = epochs done, counted from 1) it logs every number Keras reports (``loss``,
-``reconstruction_loss``, ``kl_loss``, ``kl_weight`` during a KL warm-up, their ``val_`` twins) and the learning
-rate; every ``images_every`` epochs and after the last one, what its ``pictures`` hook returns (built above this
+``reconstruction_loss``, ``kl_loss``, ``kl_weight`` during a KL warm-up, their ``val_`` twins; not the epoch
+timer's ``epoch_seconds``, which the events' own wall times give) and the learning rate; every ``images_every`` epochs and after the last one, what its ``pictures`` hook returns (built above this
 layer, in :mod:`vaelab.explore.summaries`: sample grids, reconstructions, per-layer KL). An epoch cut short by
 a signal or a NaN is not logged, as it is not in the history. An event file is a log appended to as the run
 goes (TensorBoard reads it while it grows), the one file not written under a temporary name; a resumed run
@@ -145,7 +145,8 @@ def make_tensorboard(logdir, epochs: int | None = None, images_every: int = 0, s
             if self.writer is None or (steps is not None and self.batches < steps):
                 return
             step = epoch + 1
-            values = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+            # not the epoch timer's epoch_seconds: every event carries its wall time (TensorBoard's "relative" axis)
+            values = {k: float(v) for k, v in (logs or {}).items() if _is_number(v) and k != "epoch_seconds"}
             values.setdefault("learning_rate", learning_rate(self.model))
             for tag in sorted(values):
                 self.writer.scalar(tag, values[tag], step)
