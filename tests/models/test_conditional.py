@@ -71,6 +71,10 @@ def test_every_architecture_takes_the_label_in_encoder_and_decoder(arch, extra, 
     x, y = _digits()
     flat = len(vae.encoder.inputs[0].shape) == 2
     packed = model_inputs(conditional.pack(x, y), flat, packed=True)
+    # fit first, on the model not yet called: it builds it from a placeholder batch, whose label channel on
+    # PyTorch was no class index (CategoryEncoding refused it)
+    vae.compile(optimizer="adam")
+    assert np.isfinite(vae.fit(packed, batch_size=6, epochs=1, verbose=0).history["loss"][-1])
     terms = vae.importance_terms(packed, 2, __import__("keras").random.SeedGenerator(0))
     assert terms["log_px"].shape == (24,) and np.isfinite(terms["log_px"]).all()
     loss = vae.compute_loss(x=ops.convert_to_tensor(packed), y_pred=vae(ops.convert_to_tensor(packed)),

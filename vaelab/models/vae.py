@@ -263,6 +263,9 @@ class ConditionalVAE(VAE):
         from vaelab.models.conditional import unpack
 
         image, label = unpack(x)
+        # Real labels are in range already; the clip is for Keras' build on PyTorch, which calls the model on a
+        # placeholder batch whose label channel is no class index (CategoryEncoding then refused it).
+        label = ops.clip(label, 0, self.n_classes - 1)
         if binarize:
             u = keras.random.uniform(ops.shape(image), dtype=image.dtype, seed=self.binarize_generator)
             image = ops.cast(u < image, image.dtype)
