@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import run_script, write_mnist
 
-PREFIX = "ld_2_id_32_e_2_cond"
+PREFIX = "ld_2_id_32_e_20_cond"
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,9 @@ def conditional_mnist(tmp_path_factory):
     base = tmp_path_factory.mktemp("conditional")
     data = write_mnist(base / "data")
     models = base / "models"
-    assert run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "2",
-                      "--intermediate-dim", "32", "--batch-size", "128", "--conditional",
+    # long enough (320 steps) for the decoder to draw the bar of the label it is given
+    assert run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--epochs", "20",
+                      "--learning-rate", "0.003", "--intermediate-dim", "32", "--batch-size", "32", "--conditional",
                       "--results-dir", base / "results") == 0
     return models, data
 
@@ -79,7 +80,8 @@ def test_evaluate_scores_log_p_of_x_given_the_label_and_the_samples_classes(cond
                       PREFIX, "--k", "5", "--fid", "--fid-samples", "100", "--quiet", "--out", out) == 0
     r = json.loads(out.read_text())
     assert r["dims"] == 784 and r["test_images"] == 128 and r["iwae_nll_nats"] > 0
-    assert 0.0 <= r["conditional_accuracy"] <= 1.0
+    # the classifier agrees: samples of each class asked for carry that class's bar (0.89 when written; chance 0.1)
+    assert r["conditional_accuracy"] >= 0.6
     assert set(r["conditional_fid_per_class"]) <= {str(c) for c in range(10)}
     assert len(r["conditional_fid_per_class"]) >= 5
 
@@ -113,7 +115,7 @@ def test_the_tensorboard_log_shows_one_class_per_row_and_validation_reconstructi
     acc.Reload()
     assert {"samples", "reconstructions", "manifold"} <= set(acc.Tags()["images"])
     last = acc.Images("samples")[-1]
-    assert last.step == 2 and last.width == last.height == 224  # 8 x 8 digits of 28 px
+    assert last.step == 20 and last.width == last.height == 224  # 8 x 8 digits of 28 px
     grid = np.asarray(Image.open(io.BytesIO(last.encoded_image_string))).astype(float)
     grid = grid if grid.ndim == 2 else grid[..., 0]
     rows = grid.reshape(8, 28, 224).mean(axis=(1, 2))
