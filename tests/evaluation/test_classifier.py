@@ -60,3 +60,47 @@ def test_uint8_and_float_images_reach_the_classifier_on_the_same_scale(mnist_dir
     np.testing.assert_allclose(classifier.features(model, as_bytes),
                                classifier.features(model, as_bytes.astype(np.float32) / 255), rtol=1e-5, atol=1e-5)
     assert classifier.as_images(as_bytes).max() <= 1.0
+
+
+def test_fid_temperatures_choose_on_the_validation_split_never_the_test_set(tmp_path, capsys):
+    """--fid-temperatures scores the samples at each temperature against images held out of the training set and
+    reports the test numbers at the closest: other test images change the test distance, not the choice."""
+    from conftest import digit_like_images, write_mnist
+
+    data = write_mnist(tmp_path / "data")
+    models = tmp_path / "models"
+    assert run_script("mnist_train.py", "--data-dir", data, "--models-dir", models, "--results-dir", tmp_path / "r",
+                      "--architecture", "dense_hierarchical", "--lower-latent-dims", "4", "--intermediate-dim", "16",
+                      "--epochs", "1", "--batch-size", "128", "--no-tensorboard") == 0
+    (prefix,) = {p.name[: -len("_vae.h5")] for p in models.glob("*_vae.h5")}
+    other = tmp_path / "other"  # the same training images, other test images
+    other.mkdir()
+    with np.load(data / "mnist.npz") as f:
+        x_te, y_te = digit_like_images(128, seed=7)
+        np.savez_compressed(other / "mnist.npz", x_train=f["x_train"], y_train=f["y_train"], x_test=x_te, y_test=y_te)
+    results = []
+    for folder in (data, other):
+        out = tmp_path / f"{folder.name}_eval.json"
+        assert run_script("evaluate.py", "--dataset", "mnist", "--data-dir", folder, "--models-dir", models,
+                          "--model", prefix, "--k", "0", "--fid-temperatures", "1,0,0.5,1", "--fid-samples", "100",
+                          "--quiet", "--out", out) == 0
+        results.append(json.loads(out.read_text()))
+    assert "temperature" in capsys.readouterr().out
+    a, b = results
+    sweep = a["fid_validation_by_temperature"]
+    assert list(sweep) == ["0", "0.5", "1"]  # sorted, the repeat dropped
+    assert a["fid_validation_images"] == 85  # round(512 / 6) held-out training images (fewer than the 100 samples)
+    assert a["fid_temperature"] == float(min(sweep, key=sweep.get))
+    assert len(set(sweep.values())) == 3 and min(sweep.values()) >= 0  # the temperature changes the samples
+    assert b["fid_validation_by_temperature"] == sweep and b["fid_temperature"] == a["fid_temperature"]
+    assert b["fid"] != a["fid"]  # the test images only enter the reported number
+
+
+def test_fid_temperatures_refuse_a_model_without_lower_latents(trained_mnist, tmp_path, capsys):
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
+    for value, message in (("0.5,1", "error: --fid-temperatures needs a hierarchical model"),
+                           ("0.5,-1", "a temperature is a finite number >= 0, got -1")):
+        code = run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
+                          "--model", prefix, "--k", "0", "--fid-temperatures", value, "--quiet")
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err

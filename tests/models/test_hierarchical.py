@@ -357,6 +357,15 @@ def test_temperature_draws_the_lower_latents_of_a_saved_decoder_and_reconstructi
     np.testing.assert_array_equal(*numpy_of(decoder(z), decoder(z)))
     assert topdown.set_temperature(decoder, 1.0)
     assert np.abs(np.subtract(*numpy_of(decoder(z), decoder(z)))).max() > 1e-4
+    # predict() compiles once and keeps what it traced: set_temperature has it traced again (a temperature sweep
+    # in one process, evaluate.py --fid-temperatures, once got the first temperature's images at every one)
+    topdown.set_temperature(decoder, 0.0)
+    cold = decoder.predict(z, verbose=0)
+    topdown.set_temperature(decoder, 1.0)
+    warm = decoder.predict(z, verbose=0)
+    topdown.set_temperature(decoder, 0.0)
+    assert np.abs(warm - cold).max() > 1e-4
+    np.testing.assert_allclose(decoder.predict(z, verbose=0), cold, rtol=1e-6, atol=1e-6)
     x = binary_images(3)
     for layer in vae.decoder.posteriors:  # a posterior that moves away from the prior, as after training
         layer.kernel.assign(np.full(layer.kernel.shape, 0.05, "float32"))

@@ -13,6 +13,7 @@ from vaelab.config import experiments as experiments_mod
 from vaelab.config.experiments import model_inputs
 from vaelab.core import artifacts
 from vaelab.core.artifacts import check_writable
+from vaelab.core.errors import UserError
 from vaelab.evaluation.evaluate import evaluate_model, machine, result_rows, table
 
 
@@ -51,6 +52,10 @@ def evaluate_command(argv) -> int:
                                                                "reconstruction term (default 1)")
     g.add_argument("--fid", action="store_true", help="also the Fréchet distance and classifier accuracy")
     g.add_argument("--fid-samples", type=cli.count(2), default=10000, help="generated samples for --fid (default 10000)")
+    g.add_argument("--fid-temperatures", type=cli.temperatures, metavar="T,T,...",
+                   help="a hierarchical model: draw the samples' lower latents at each temperature, choose the one "
+                        "whose samples lie closest (Fréchet distance) to the validation images held out of the "
+                        "training set, never the test set, and report the test numbers at it (implies --fid)")
     g.add_argument("--eval-seed", type=cli.count(0, 2**31 - 1), default=0, help="seed of the evaluation noise (default 0)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--out", metavar="PATH", help="write the JSON here instead of <models-dir>/<prefix>_eval.json "
@@ -59,6 +64,11 @@ def evaluate_command(argv) -> int:
     params = cli.params_from_args(exp.params_cls, module, args)
     check_writable(args.models_dir)
     vae, files, params = load_vae(exp, params, args.models_dir, args.model)
+    if args.fid_temperatures:
+        if not getattr(vae, "hierarchical", False):
+            raise UserError(f"--fid-temperatures needs a hierarchical model (its lower latents are what a "
+                            f"temperature scales); {files.prefix} has none")
+        args.fid = True
     params = params.with_generation_choices(args)  # --sampler, --gmm-components: how to generate, not the model
     data = exp.dataset(params, args.data_dir, args.limit)
     flat = len(vae.encoder.inputs[0].shape) == 2
@@ -79,7 +89,7 @@ def evaluate_command(argv) -> int:
 
         result.update(classifier.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
                                                     args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
-                                                    limit=args.limit))
+                                                    limit=args.limit, temperatures=args.fid_temperatures))
     result["machine"] = machine()
     print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", result_rows(result)))
     out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"

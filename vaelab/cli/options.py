@@ -225,6 +225,24 @@ def count(minimum: int = 1, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def temperatures(text: str) -> list[float]:
+    """An argparse type: comma-separated finite numbers >= 0 (temperatures of a hierarchical model's lower
+    latents, e.g. ``0.6,0.8,1``), returned sorted without repeats; anything else is one ``error:`` line."""
+    values = set()
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"a temperature is a finite number >= 0, got {part}")
+        values.add(value)
+    return sorted(values)
+
+
+temperatures.minimum, temperatures.maximum = 0.0, None
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:

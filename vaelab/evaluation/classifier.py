@@ -101,10 +101,44 @@ def features(model, x: np.ndarray) -> np.ndarray:
     return predict(extractor, x)
 
 
+def _validation_images(name: str, full):
+    """The classifier's dataset's validation images held out of its training set (the split rule training uses)."""
+    from vaelab.config.experiments import DATASETS
+    from vaelab.data import splits
+
+    spec = DATASETS[name]
+    return splits.with_validation(full, "split", spec.validation_fraction, spec.validation_per_class).x_val
+
+
+def temperature_sweep(model, name, full, decoder, z, drawn, shape, temperatures) -> tuple[dict[float, float], int]:
+    """The Fréchet distance to the held-out validation images of the samples decoded from the same codes ``z``
+    with the lower latents at each temperature, and the count of each side (the validation images, at most
+    ``len(z)``)."""
+    from vaelab.evaluation import metrics
+    from vaelab.models.architectures.topdown import set_temperature
+
+    held = _validation_images(name, full)
+    m = min(len(z), len(held))
+    real = features(model, held[:m])
+    labels = None if drawn is None else drawn[:m]
+    out = {}
+    for t in temperatures:
+        set_temperature(decoder, t)
+        images = decode_all(decoder, z[:m], labels).reshape((m, *shape))
+        out[float(t)] = metrics.frechet_distance(real, features(model, images))
+    return out, m
+
+
 def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples: int = 10000,
-                       sampler: str | None = None, seed: int = 0, limit: int | None = None) -> dict:
+                       sampler: str | None = None, seed: int = 0, limit: int | None = None,
+                       temperatures: list[float] | None = None) -> dict:
     """Fréchet distances (samples of ``sampler`` vs test; reconstructions vs test; the train-vs-test floor at the
-    same count) and the classifier's accuracy on the test images and on their reconstructions."""
+    same count) and the classifier's accuracy on the test images and on their reconstructions.
+
+    With ``temperatures`` (a hierarchical model), the samples' lower latents are drawn at each of them first and
+    scored against the validation images held out of the training set (:mod:`vaelab.data.splits`, whatever
+    ``validate_on`` the model trained with); the temperature with the smallest distance is the one the test
+    numbers are reported at (``fid_temperature``), so the test set makes no choice."""
     from vaelab.evaluation import metrics
     from vaelab.models import registry as parts
     from vaelab.models import samplers
@@ -135,7 +169,11 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     drawn = np.arange(n) % vae.n_classes if cond else None
     z = chosen.sample(n, vae.latent_dim, seed, labels=drawn).astype(np.float32)
     decoder = image_decoder(vae)
-    set_temperature(decoder, params.temperature)  # a hierarchical model's lower latents, as generate draws them
+    temperature, sweep, swept = params.temperature, {}, 0
+    if temperatures:
+        sweep, swept = temperature_sweep(model, name, full, decoder, z, drawn, shape, temperatures)
+        temperature = min(sweep, key=sweep.get)
+    set_temperature(decoder, temperature)  # a hierarchical model's lower latents, as generate draws them
     samples = decode_all(decoder, z, drawn).reshape((n, *shape))
     own_test = own.limit(limit)
     test_inputs = model_inputs(own_test.x_test, flat)  # what the VAE was scored on
@@ -162,6 +200,11 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
                 per_class[str(c)] = metrics.frechet_distance(a, b)
         extra = {"conditional_accuracy": accuracy_of(model, samples, drawn),
                  "conditional_fid_per_class": per_class}
+    if vae.hierarchical:
+        extra["fid_temperature"] = float(temperature)
+    if sweep:
+        extra["fid_validation_by_temperature"] = {f"{t:g}": d for t, d in sweep.items()}
+        extra["fid_validation_images"] = swept
     return {**extra,
         "fid": metrics.frechet_distance(real, features(model, samples)),
         "fid_samples": n,

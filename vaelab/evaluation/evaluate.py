@@ -94,6 +94,12 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
                                             f"{r['classifier_accuracy_test']:.4f} on the test images"
                      + (f", {r['conditional_accuracy']:.4f} on samples of the classes asked for"
                         if "conditional_accuracy" in r else "")))
+        if r.get("fid_validation_by_temperature"):
+            sweep = ", ".join(f"{t}: {d:.2f}" for t, d in r["fid_validation_by_temperature"].items())
+            rows.append(("temperature", f"{r['fid_temperature']:g}, chosen on {r['fid_validation_images']} "
+                                        f"validation images (Fréchet distance by temperature: {sweep})"))
+        elif "fid_temperature" in r:
+            rows.append(("temperature", f"{r['fid_temperature']:g} (the lower latents of the samples)"))
         if r.get("conditional_fid_per_class"):
             per = r["conditional_fid_per_class"]
             rows.append(("Fréchet distance per class", ", ".join(f"{c}: {v:.1f}" for c, v in per.items())))

@@ -220,4 +220,8 @@ def set_temperature(model, temperature: float) -> bool:
     for layer in model._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, LowerLatents):
             layer.temperature, found = float(temperature), True
+    if found:  # a compiled predict function read the old temperature when it was traced: trace it again
+        for layer in model._flatten_layers(include_self=True, recursive=True):
+            if getattr(layer, "predict_function", None) is not None:
+                layer.predict_function = None
     return found
