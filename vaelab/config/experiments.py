@@ -79,10 +79,10 @@ class Experiment:
         """The dataset these params were (or will be) trained on: every data load goes through here."""
         return self.load_data(data_dir, limit, **(self.data_options(params) if self.data_options else {}))
 
-    def with_validation(self, data, params):
-        """``data`` with its validation images (``params.validate_on``: held out from the training set, or the
-        test set); binarized MNIST's held-out images are binarized once, with their own fixed seed, as its test
-        images are."""
+    def with_validation(self, data, params, validate_on: str | None = None):
+        """``data`` with its validation images (``validate_on``, else ``params.validate_on``: held out from the
+        training set, or the test set); binarized MNIST's held-out images are binarized once, with their own
+        fixed seed, as its test images are."""
         from vaelab.data import splits
 
         prepare = None
@@ -92,7 +92,8 @@ class Experiment:
             def prepare(x):
                 return static_binarization(x, seed=VALIDATION_BINARIZATION_SEED)
 
-        return splits.with_validation(data, params.validate_on, self.validation_fraction, self.validation_per_class,
+        return splits.with_validation(data, validate_on or params.validate_on, self.validation_fraction,
+                                      self.validation_per_class,
                                       prepare)
 
     def files(self, params, models_dir, model: str | None = None, shipped: bool = False) -> artifacts.ModelFiles:

@@ -101,23 +101,13 @@ def features(model, x: np.ndarray) -> np.ndarray:
     return predict(extractor, x)
 
 
-def _validation_images(name: str, full):
-    """The classifier's dataset's validation images held out of its training set (the split rule training uses)."""
-    from vaelab.config.experiments import DATASETS
-    from vaelab.data import splits
-
-    spec = DATASETS[name]
-    return splits.with_validation(full, "split", spec.validation_fraction, spec.validation_per_class).x_val
-
-
-def temperature_sweep(model, name, full, decoder, z, drawn, shape, temperatures) -> tuple[dict[float, float], int]:
-    """The Fréchet distance to the held-out validation images of the samples decoded from the same codes ``z``
+def temperature_sweep(model, held, decoder, z, drawn, shape, temperatures) -> tuple[dict[float, float], int]:
+    """The Fréchet distance to the validation images ``held`` of the samples decoded from the same codes ``z``
     with the lower latents at each temperature, and the count of each side (the validation images, at most
     ``len(z)``)."""
     from vaelab.evaluation import metrics
     from vaelab.models.architectures.topdown import set_temperature
 
-    held = _validation_images(name, full)
     m = min(len(z), len(held))
     real = features(model, held[:m])
     labels = None if drawn is None else drawn[:m]
@@ -171,7 +161,8 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     decoder = image_decoder(vae)
     temperature, sweep, swept = params.temperature, {}, 0
     if temperatures:
-        sweep, swept = temperature_sweep(model, name, full, decoder, z, drawn, shape, temperatures)
+        held = DATASETS[name].with_validation(full, params, validate_on="split").x_val  # never the test set
+        sweep, swept = temperature_sweep(model, held, decoder, z, drawn, shape, temperatures)
         temperature = min(sweep, key=sweep.get)
     set_temperature(decoder, temperature)  # a hierarchical model's lower latents, as generate draws them
     samples = decode_all(decoder, z, drawn).reshape((n, *shape))

@@ -216,12 +216,13 @@ class LowerLatents:
 def set_temperature(model, temperature: float) -> bool:
     """Draw the lower latents of every top-down decoder inside ``model`` (a saved ``…_decoder`` included) at
     ``temperature`` from now on; whether ``model`` holds one (that is, is hierarchical)."""
+    layers = list(model._flatten_layers(include_self=True, recursive=True))
     found = False
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in layers:
         if isinstance(layer, LowerLatents):
             layer.temperature, found = float(temperature), True
     if found:  # a compiled predict function read the old temperature when it was traced: trace it again
-        for layer in model._flatten_layers(include_self=True, recursive=True):
+        for layer in layers:
             if getattr(layer, "predict_function", None) is not None:
                 layer.predict_function = None
     return found
