@@ -42,19 +42,19 @@ def _npz_arrays(path):
         return [f[k] for k in sorted(f.files)]
 
 
-def _assert_same_run(a, b):
+def _assert_same_run(a, b, prefix=PREFIX):
     """Bit-identical model files and identical histories."""
     for kind in ("vae", "encoder", "decoder"):
-        wa, wb = _h5_arrays(a / f"{PREFIX}_{kind}.h5"), _h5_arrays(b / f"{PREFIX}_{kind}.h5")
+        wa, wb = _h5_arrays(a / f"{prefix}_{kind}.h5"), _h5_arrays(b / f"{prefix}_{kind}.h5")
         assert wa.keys() == wb.keys() and len(wa) >= 4
         for k in wa:
             np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
-    ca, cb = a / "checkpoints" / PREFIX / "epoch_00003", b / "checkpoints" / PREFIX / "epoch_00003"
+    ca, cb = a / "checkpoints" / prefix / "epoch_00003", b / "checkpoints" / prefix / "epoch_00003"
     for name in ("weights.npz", "optimizer.npz"):  # optimizer moments and step, Sampling's RNG state
         for x, y in zip(_npz_arrays(ca / name), _npz_arrays(cb / name), strict=True):
             np.testing.assert_array_equal(x, y)
-    ha = json.loads((a / f"{PREFIX}_history.json").read_text())
-    hb = json.loads((b / f"{PREFIX}_history.json").read_text())
+    ha = json.loads((a / f"{prefix}_history.json").read_text())
+    hb = json.loads((b / f"{prefix}_history.json").read_text())
     # every number but the wall time of each epoch (which no resume can or should reproduce)
     seconds = ha.pop("epoch_seconds"), hb.pop("epoch_seconds")
     assert ha == hb
@@ -112,11 +112,14 @@ def test_same_seed_same_bits_other_seed_differs(mnist_dir, tmp_path):
     assert not is_op_determinism_enabled()  # the default seed keeps the faster default kernels
 
 
-@pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"]), (1, ["--no-jit"])],
-                         ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit"])
+@pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"]), (1, ["--no-jit"]),
+                                         (1, ["--grad-skip", "4"])],
+                         ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit", "every-1-grad-skip"])
 def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every, seed):
     """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks; the
-    fast path (XLA, 2 steps per call here) and the plain one (--no-jit)."""
+    fast path (XLA, 2 steps per call here) and the plain one (--no-jit); the update-skipping optimizer, whose
+    statistics are optimizer variables."""
+    prefix = PREFIX + ("_skip4" if "--grad-skip" in seed else "")
     full, parts = tmp_path / "full", tmp_path / "parts"
     assert run_script("mnist_train.py", *_args(mnist_dir, full, *seed)) == 0
     args = _args(mnist_dir, parts, "--checkpoint-every", str(every), *seed)
@@ -124,14 +127,14 @@ def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monke
         _interrupt_at(m, epoch=1, batch=1)  # Ctrl-C in the middle of the second epoch
         assert run_script("mnist_train.py", *args) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    ckpt = parts / "checkpoints" / PREFIX / "epoch_00001"
+    ckpt = parts / "checkpoints" / prefix / "epoch_00001"
     assert err == (f"error: interrupted by SIGINT after epoch 1 of 3; checkpoint saved in {ckpt}; resume with: "
                    f"python mnist_train.py {' '.join(map(str, args))} --resume")
-    assert not (parts / f"{PREFIX}_vae.h5").exists()
+    assert not (parts / f"{prefix}_vae.h5").exists()
     assert run_script("mnist_train.py", *args, "--resume") == 0
     assert f"resuming from {ckpt} (epoch 1 of 3)" in capsys.readouterr().out
-    _assert_same_run(full, parts)
-    log = (parts / f"{PREFIX}_log.csv").read_text().splitlines()
+    _assert_same_run(full, parts, prefix)
+    log = (parts / f"{prefix}_log.csv").read_text().splitlines()
     assert len(log) == 4  # header + 3 epochs, no partial one
     assert "epoch_seconds" in log[0].split(",")  # the history figure's time axis, resumed epochs included
 

@@ -45,6 +45,9 @@ def train(exp, params, data_dir, models_dir, limit=None, options=None, argv=(),
     """
     opts = options if options is not None else TrainOptions()
     distribute.check_request(opts.distribute, opts.devices)
+    if params.grad_skip and opts.distribute != "none":
+        raise UserError("--grad-skip chooses per step on one device; it does not run under --distribute "
+                        f"{opts.distribute} (drop one of them)")
     files = artifacts.ModelFiles(Path(models_dir), params.model_prefix())  # new names, never a legacy one
     check_writable(files.models_dir)
     if results_dir is not None:

@@ -64,6 +64,9 @@ class Params(DiscreteEntries):
                              choices=LR_SCHEDULES)
     lr_drop_every: int = entry(10, "with lr_schedule step: epochs between drops", min=1, max=100_000)
     lr_drop_factor: float = entry(0.1, "with lr_schedule step: factor applied at each drop", min=1e-6, max=1.0)
+    grad_skip: float = entry(0.0, "skip every update whose gradient norm is more than this many times the running "
+                                  "mean of the updates taken, or not finite (VDVAE's guard against KL spikes; "
+                                  "0: never skip); each epoch's skipped updates are logged", min=0.0, max=1e6)
     patience: int = entry(0, "stop after this many epochs without a better validation loss, keeping the best "
                              "weights (0: never stop early)", min=0, max=100_000)
     seed: int = entry(0, "random seed for weights, shuffling and sampling", min=0, max=2**31 - 1)
@@ -185,6 +188,8 @@ class Params(DiscreteEntries):
             tokens.append(f"warm{self.kl_warmup}")
         if self.free_bits != base.free_bits:
             tokens.append(f"fb{self.free_bits:g}")
+        if self.grad_skip != base.grad_skip:
+            tokens.append(f"skip{self.grad_skip:g}")
         if self.prior != "standard":
             tokens.append(f"{self.prior}{self.prior_components}")
         if self.conditional:

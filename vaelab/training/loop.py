@@ -65,12 +65,19 @@ def make_deterministic(seed: int, ops: bool = False) -> None:
             tf_config.disable_op_determinism()
 
 
-def make_optimizer(name: str, learning_rate: float):
+def make_optimizer(name: str, learning_rate: float, grad_skip: float = 0.0):
+    """The Keras optimizer ``name``; with ``grad_skip`` one that skips the updates whose gradient norm exceeds
+    ``grad_skip`` times the usual (:mod:`vaelab.training.skipping`)."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
                "adamw": keras.optimizers.AdamW, "nadam": keras.optimizers.Nadam}
-    return classes[name](learning_rate=learning_rate)
+    cls = classes[name]
+    if grad_skip:
+        from vaelab.training.skipping import skipping
+
+        cls = skipping(cls, grad_skip)
+    return cls(learning_rate=learning_rate)
 
 
 # --- the fast path: XLA and several steps per execution --------------------------------------------
@@ -170,7 +177,7 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
     """
     make_deterministic(params.seed, ops=deterministic)
     steps = len(batches.batch_bounds(len(x_train), params.batch_size))
-    vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate),
+    vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate, params.grad_skip),
                 **compile_options(fast and exact_order, steps))
     vae.optimizer.build(vae.trainable_variables)
     store = checkpoints.CheckpointStore(files)
@@ -186,6 +193,10 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
     else:
         train_args = dict(x=x_train, batch_size=params.batch_size, shuffle=True)
     cbs = callbacks.run_callbacks(files, tensorboard, params=params, steps=steps, pictures=pictures)
+    if params.grad_skip:  # before the CSV log and TensorBoard, so they record the skipped updates too
+        from vaelab.training.skipping import make_skip_report
+
+        cbs.insert(1, make_skip_report())
     if start:
         checkpoints.rewrite_csv_log(cbs, history, start)
     nan_guard = next(c for c in cbs if hasattr(c, "bad_batch"))

@@ -1,0 +1,123 @@
+"""grad_skip: an update whose gradient norm is far above the running mean (or not finite) leaves the weights,
+the optimizer's moments and its step count exactly as they were, inside a compiled fit on every backend; the
+train scripts log the skipped updates and resume exactly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_script
+from vaelab.training import skipping
+from vaelab.training.loop import make_optimizer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BACKEND_SCRIPT = r"""
+import json, sys
+import numpy as np
+import keras
+from vaelab.training.loop import make_optimizer
+from vaelab.training.skipping import BURN_IN
+
+def model():
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+    m.compile(optimizer=make_optimizer("adam", 1e-2, grad_skip=float(sys.argv[1])), loss="mse")
+    return m
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8 * (BURN_IN + 10), 4)).astype("float32")
+y = (x[:, :2] * 0.5).astype("float32")
+bad_x = rng.normal(size=(16, 4)).astype("float32")
+bad_y = {"huge": np.full((16, 2), 1e6, "float32"), "nan": np.full((16, 2), np.nan, "float32")}[sys.argv[2]]
+plain, spiked = model(), model()
+plain.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+spiked.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+spiked.fit(bad_x, bad_y, batch_size=8, epochs=1, shuffle=False, verbose=0)  # two spiked steps
+plain.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)  # then a normal step for both
+spiked.fit(x[:8], y[:8], batch_size=8, epochs=1, shuffle=False, verbose=0)
+num = lambda vs: [keras.ops.convert_to_numpy(v).tolist() for v in vs]
+opt = spiked.optimizer
+stat = lambda name: float(keras.ops.convert_to_numpy(getattr(opt, name))) if hasattr(opt, name) else None
+stats = {"skipped": stat("grad_skipped"), "taken": stat("grad_updates"), "mean": stat("grad_norm_mean"),
+         "iterations": [int(keras.ops.convert_to_numpy(o.iterations)) for o in (plain.optimizer, spiked.optimizer)]}
+print(json.dumps({"plain": num(plain.weights), "spiked": num(spiked.weights),
+                  "plain_opt": num(plain.optimizer.variables), "spiked_opt": num(spiked.optimizer.variables),
+                  **stats}))
+"""
+
+
+def _run(backend, *args):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT),
+           "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT, *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+@pytest.mark.parametrize("bad", ["huge", "nan"])
+def test_a_spiked_update_is_skipped_exactly_on_every_backend(backend, bad):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("runs every backend in subprocesses from the TensorFlow session only")
+    skipping_run = _run(backend, 5.0, bad)
+    assert skipping_run["skipped"] == 2 and skipping_run["taken"] == skipping.BURN_IN + 10 + 1
+    # the spiked model took the same updates as the one that never saw the spikes: bit for bit
+    assert skipping_run["spiked"] == skipping_run["plain"]
+    plain_iterations, spiked_iterations = skipping_run["iterations"]
+    assert plain_iterations == spiked_iterations == skipping.BURN_IN + 11  # the step count did not advance
+    n = len(skipping_run["plain_opt"]) - 4  # all but the four statistics: moments, step count, rate
+    assert skipping_run["spiked_opt"][:n] == skipping_run["plain_opt"][:n]
+    assert 0 < skipping_run["mean"] < 1e3
+    if bad == "huge":  # without the guard the same spike moves the weights
+        unguarded = _run(backend, 0.0, bad)
+        assert unguarded["spiked"] != unguarded["plain"]
+
+
+def test_the_running_mean_is_the_mean_then_exponential():
+    opt = make_optimizer("sgd", 0.0, grad_skip=3.0)
+    w = keras.Variable(np.zeros(2, "float32"))
+    opt.build([w])
+    norms = []
+    plain = round(1 / (1 - skipping.DECAY))  # the first 100 norms: their plain mean, then exponential
+    for step in range(plain + 5):
+        g = np.array([3.0, 4.0], "float32") * (1 + step % 3)  # norms 5, 10, 15, ...
+        norms.append(float(np.linalg.norm(g)))
+        opt.apply([keras.ops.convert_to_tensor(g)], [w])
+    expected = float(np.mean(norms[:plain]))
+    for n in norms[plain:]:
+        expected += (1 - skipping.DECAY) * (n - expected)
+    assert float(keras.ops.convert_to_numpy(opt.grad_norm_mean)) == pytest.approx(expected, rel=1e-5)
+    assert float(keras.ops.convert_to_numpy(opt.grad_skipped)) == 0  # 15 < 3 x 10
+    opt.apply([keras.ops.convert_to_tensor(np.array([300.0, 400.0], "float32"))], [w])  # 500 > 3 x ~10
+    assert float(keras.ops.convert_to_numpy(opt.grad_skipped)) == 1
+    assert float(keras.ops.convert_to_numpy(opt.grad_norm_last)) == pytest.approx(500.0)
+
+
+def test_train_script_logs_skipped_updates_and_records_the_entry(tmp_path, mnist_dir):
+    """(Exact resume with grad_skip: tests/training/test_checkpoints.py.)"""
+    assert run_script("mnist_train.py", "--data-dir", mnist_dir, "--models-dir", tmp_path, "--epochs", "2",
+                      "--intermediate-dim", "16", "--batch-size", "8", "--limit", "512", "--grad-skip", "4") == 0
+    rows = list(csv.DictReader(open(next(tmp_path.glob("*_log.csv")))))
+    assert len(rows) == 2 and all(float(r["skipped_updates"]) >= 0 for r in rows)
+    assert all(float(r["grad_norm"]) > 0 for r in rows)
+    history = json.loads(next(tmp_path.glob("*_history.json")).read_text())
+    assert len(history["skipped_updates"]) == 2
+    assert json.loads(next(tmp_path.glob("*_params.json")).read_text())["grad_skip"] == 4.0
+
+
+def test_grad_skip_refuses_distribute(tmp_path, mnist_dir, capsys):
+    code = run_script("mnist_train.py", "--data-dir", mnist_dir, "--models-dir", tmp_path, "--epochs", "1",
+                      "--limit", "256", "--grad-skip", "4", "--distribute", "mirrored")
+    assert code == 2
+    assert "error: --grad-skip chooses per step on one device" in capsys.readouterr().err
