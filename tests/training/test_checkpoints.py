@@ -113,13 +113,14 @@ def test_same_seed_same_bits_other_seed_differs(mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"]), (1, ["--no-jit"]),
-                                         (1, ["--grad-skip", "4"])],
-                         ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit", "every-1-grad-skip"])
+                                         (1, ["--grad-skip", "4"]), (1, ["--ema", "0.9"])],
+                         ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit", "every-1-grad-skip",
+                              "every-1-ema"])
 def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every, seed):
     """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks; the
     fast path (XLA, 2 steps per call here) and the plain one (--no-jit); the update-skipping optimizer, whose
-    statistics are optimizer variables."""
-    prefix = PREFIX + ("_skip4" if "--grad-skip" in seed else "")
+    statistics are optimizer variables; the moving average of the weights (validated with, left in the model)."""
+    prefix = PREFIX + {"--grad-skip": "_skip4", "--ema": "_ema0.9"}.get(seed[0] if seed else "", "")
     full, parts = tmp_path / "full", tmp_path / "parts"
     assert run_script("mnist_train.py", *_args(mnist_dir, full, *seed)) == 0
     args = _args(mnist_dir, parts, "--checkpoint-every", str(every), *seed)

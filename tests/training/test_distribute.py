@@ -88,12 +88,39 @@ def test_devices_by_number_or_name():
         distribute.resolve_devices(["0", "gpu:0"], available)
 
 
-def test_mixed_precision_on_cpu_says_it_has_no_effect(capsys):
+def test_mixed_precision_on_cpu_says_it_has_no_effect(capsys, monkeypatch):
     import keras
 
     assert distribute.set_precision("float16") == "float32"
     assert distribute.CPU_PRECISION_NOTE in capsys.readouterr().out
     assert keras.mixed_precision.global_policy().name == "float32"
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: False)
+    assert distribute.set_precision("bfloat16") == "float32"
+    assert distribute.CPU_PRECISION_NOTE in capsys.readouterr().out
+
+
+def test_bfloat16_is_applied_on_a_cpu_with_native_bfloat16(capsys, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: True)
+    try:
+        assert distribute.set_precision("bfloat16") == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert distribute.CPU_BF16_NOTE in capsys.readouterr().out
+        assert distribute.set_precision("float16") == "mixed_bfloat16"  # float16: no effect, the policy stays
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cpu_has_bf16_reads_the_flags(tmp_path):
+    cpu = tmp_path / "cpuinfo"
+    cpu.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert distribute.cpu_has_bf16(cpu)
+    cpu.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+    assert distribute.cpu_has_bf16(cpu)
+    cpu.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not distribute.cpu_has_bf16(cpu)
+    assert not distribute.cpu_has_bf16(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -140,6 +167,26 @@ def test_train_script_mirrored_with_mixed_precision_on_cpu(tmp_path, mnist_dir, 
     assert code == 0, out
     assert distribute.CPU_PRECISION_NOTE in out and "global batch 128 = 1 x 128 per replica" in out
     assert (tmp_path / "ld_2_id_16_e_1_decoder.h5").exists()
+
+
+def test_train_script_in_bfloat16_on_a_bf16_cpu(tmp_path, mnist_dir, capsys, monkeypatch):
+    """Trained in bfloat16, saved as a float32-output Keras model; the policy is float32 again afterwards."""
+    import keras
+
+    monkeypatch.setattr(distribute, "cpu_has_bf16", lambda: True)
+    code = run_script("mnist_train.py", "--data-dir", mnist_dir, "--models-dir", tmp_path, "--epochs", "2",
+                      "--intermediate-dim", "16", "--limit", "256", "--mixed-precision", "bfloat16")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert distribute.CPU_BF16_NOTE in out and "dtype policy mixed_bfloat16" in out
+    assert keras.mixed_precision.global_policy().name == "float32"
+    history = json.loads((tmp_path / "ld_2_id_16_e_2_history.json").read_text())
+    assert all(np.isfinite(history["val_loss"])) and history["loss"][1] < history["loss"][0]
+    encoder = saving.load_model(tmp_path / "ld_2_id_16_e_2_encoder.h5")
+    assert encoder.get_layer("encoder_hidden").compute_dtype == "bfloat16"  # layers keep their policy
+    decoder = saving.load_model(tmp_path / "ld_2_id_16_e_2_decoder.h5")
+    assert decoder.get_layer("x_hat_mean").compute_dtype == "float32"  # the images are float32 ones
+    assert decoder.predict(np.zeros((2, 2), "float32"), verbose=0).dtype == np.float32
 
 
 # --- 1 device against 2: the same first step ------------------------------------------------------

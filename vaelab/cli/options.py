@@ -177,7 +177,8 @@ def add_train_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "(default: all local GPUs)")
     g.add_argument("--mixed-precision", choices=PRECISIONS, default=TrainOptions.mixed_precision,
                    help="compute in float16 or bfloat16 with float32 weights and a float32 loss; "
-                        "GPUs only, no effect on CPU (default: off)")
+                        "on CPUs only bfloat16 on native bfloat16 instructions (AVX512_BF16, AMX), otherwise no "
+                        "effect (default: off)")
     return p
 
 

@@ -67,6 +67,9 @@ class Params(DiscreteEntries):
     grad_skip: float = entry(0.0, "skip every update whose gradient norm is more than this many times the running "
                                   "mean of the updates taken, or not finite (VDVAE's guard against KL spikes; "
                                   "0: never skip); each epoch's skipped updates are logged", min=0.0, max=1e6)
+    ema: float = entry(0.0, "decay of an exponential moving average of the weights (e.g. 0.999; 0: none): "
+                            "per-epoch validation, the saved model, its test report, evaluation and samples use "
+                            "the average, training goes on with the weights themselves", min=0.0, max=0.999999)
     patience: int = entry(0, "stop after this many epochs without a better validation loss, keeping the best "
                              "weights (0: never stop early)", min=0, max=100_000)
     seed: int = entry(0, "random seed for weights, shuffling and sampling", min=0, max=2**31 - 1)
@@ -147,6 +150,9 @@ class Params(DiscreteEntries):
         if self.prior == "vamp" and self.conditional:
             raise UserError("prior vamp takes pseudo-inputs without labels, so not a conditional model; use --prior "
                             "mog or drop --conditional")
+        if self.ema and self.patience:
+            raise UserError("ema with patience: early stopping would keep the best epoch's weights, not their "
+                            "average; set --patience 0 (or drop --ema)")
         if self.preset:
             presets.lookup(self.preset, self.DATASET)
         if self.hidden_dims:
@@ -190,6 +196,8 @@ class Params(DiscreteEntries):
             tokens.append(f"fb{self.free_bits:g}")
         if self.grad_skip != base.grad_skip:
             tokens.append(f"skip{self.grad_skip:g}")
+        if self.ema != base.ema:
+            tokens.append(f"ema{self.ema:g}")
         if self.prior != "standard":
             tokens.append(f"{self.prior}{self.prior_components}")
         if self.conditional:

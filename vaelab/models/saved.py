@@ -56,9 +56,9 @@ def image_decoder(vae) -> keras.Model:
     if vae.hierarchical:
         out = out[0]
     if lik.mean_activation():
-        mean = keras.layers.Activation(lik.mean_activation(), name="x_hat_mean")(out)
+        mean = keras.layers.Activation(lik.mean_activation(), name="x_hat_mean", dtype="float32")(out)
     else:
-        mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean")(out)
+        mean = LikelihoodMean(lik.name, lik.channels, lik.options(), name="x_hat_mean", dtype="float32")(out)
     return keras.Model(inputs, mean, name="decoder")
 
 

@@ -125,6 +125,31 @@ def make_best_checkpoint(path, monitor: str = "val_loss"):
     return BestCheckpoint()
 
 
+def make_ema_validation():
+    """A callback that puts the optimizer's moving average of the weights into the model while it is validated
+    and the weights themselves back afterwards (numpy copies, so training resumes bit for bit; Keras'
+    ``SwapEMAWeights`` swaps by additions on TensorFlow, which round)."""
+    import keras
+
+    class EMAValidation(keras.callbacks.Callback):
+        def _pairs(self):
+            opt = self.model.optimizer
+            return list(zip(opt._trainable_variables, opt._model_variables_moving_average))
+
+        def on_test_begin(self, logs=None):
+            pairs = self._pairs()
+            self._weights = [keras.ops.convert_to_numpy(v).copy() for v, _ in pairs]
+            for v, average in pairs:
+                v.assign(keras.ops.convert_to_numpy(average))
+
+        def on_test_end(self, logs=None):
+            for (v, _), w in zip(self._pairs(), getattr(self, "_weights", [])):
+                v.assign(w)
+            self._weights = []
+
+    return EMAValidation()
+
+
 def make_epoch_timer():
     """A callback adding each epoch's wall-clock seconds to the logs (and so to the history) as ``epoch_seconds``."""
     import keras

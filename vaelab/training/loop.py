@@ -65,9 +65,11 @@ def make_deterministic(seed: int, ops: bool = False) -> None:
             tf_config.disable_op_determinism()
 
 
-def make_optimizer(name: str, learning_rate: float, grad_skip: float = 0.0):
+def make_optimizer(name: str, learning_rate: float, grad_skip: float = 0.0, ema: float = 0.0):
     """The Keras optimizer ``name``; with ``grad_skip`` one that skips the updates whose gradient norm exceeds
-    ``grad_skip`` times the usual (:mod:`vaelab.training.skipping`)."""
+    ``grad_skip`` times the usual (:mod:`vaelab.training.skipping`); with ``ema`` it keeps Keras' exponential
+    moving average of the weights (``use_ema``, decay ``ema``), which :func:`fit` validates with and leaves in
+    the model at the end."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
@@ -77,7 +79,7 @@ def make_optimizer(name: str, learning_rate: float, grad_skip: float = 0.0):
         from vaelab.training.skipping import skipping
 
         cls = skipping(cls, grad_skip)
-    return cls(learning_rate=learning_rate)
+    return cls(learning_rate=learning_rate, **({"use_ema": True, "ema_momentum": float(ema)} if ema else {}))
 
 
 # --- the fast path: XLA and several steps per execution --------------------------------------------
@@ -177,7 +179,7 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
     """
     make_deterministic(params.seed, ops=deterministic)
     steps = len(batches.batch_bounds(len(x_train), params.batch_size))
-    vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate, params.grad_skip),
+    vae.compile(optimizer=make_optimizer(params.optimizer, params.learning_rate, params.grad_skip, params.ema),
                 **compile_options(fast and exact_order, steps))
     vae.optimizer.build(vae.trainable_variables)
     store = checkpoints.CheckpointStore(files)
@@ -197,6 +199,8 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
         from vaelab.training.skipping import make_skip_report
 
         cbs.insert(1, make_skip_report())
+    if params.ema:  # validation sees the average; Keras' fit leaves the average in the model when it ends
+        cbs.insert(0, callbacks.make_ema_validation())
     if start:
         checkpoints.rewrite_csv_log(cbs, history, start)
     nan_guard = next(c for c in cbs if hasattr(c, "bad_batch"))
