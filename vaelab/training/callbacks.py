@@ -47,7 +47,8 @@ def make_nan_guard():
 
 def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=None, steps: int | None = None,
                   pictures=None) -> list:
-    """The epoch timer, CSV log, TensorBoard (with ``tensorboard``, on every backend) and the NaN guard.
+    """The epoch timer, CSV log, TensorBoard (with ``tensorboard``, on every backend) and the NaN guard; with
+    ``params.ema`` the validation on the weights' average, with ``params.grad_skip`` the skipped-updates log.
 
     The timer comes first, so the CSV log, TensorBoard and the history all see ``epoch_seconds`` (what the
     history figure's validation-bound-against-wall-time panel is drawn from).
@@ -59,7 +60,14 @@ def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=
     import keras
 
     files.csv_log.parent.mkdir(parents=True, exist_ok=True)
-    cbs = [make_epoch_timer(), keras.callbacks.CSVLogger(str(files.csv_log))]
+    cbs = [make_epoch_timer()]
+    if getattr(params, "ema", 0):  # validation sees the average; Keras' fit leaves it in the model at the end
+        cbs.insert(0, make_ema_validation())
+    if getattr(params, "grad_skip", 0):  # before the CSV log and TensorBoard, so they record it too
+        from vaelab.training.skipping import make_skip_report
+
+        cbs.append(make_skip_report())
+    cbs.append(keras.callbacks.CSVLogger(str(files.csv_log)))
     if tensorboard:
         from vaelab.training.tensorboard import make_tensorboard
 

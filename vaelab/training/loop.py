@@ -195,12 +195,6 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
     else:
         train_args = dict(x=x_train, batch_size=params.batch_size, shuffle=True)
     cbs = callbacks.run_callbacks(files, tensorboard, params=params, steps=steps, pictures=pictures)
-    if params.grad_skip:  # before the CSV log and TensorBoard, so they record the skipped updates too
-        from vaelab.training.skipping import make_skip_report
-
-        cbs.insert(1, make_skip_report())
-    if params.ema:  # validation sees the average; Keras' fit leaves the average in the model when it ends
-        cbs.insert(0, callbacks.make_ema_validation())
     if start:
         checkpoints.rewrite_csv_log(cbs, history, start)
     nan_guard = next(c for c in cbs if hasattr(c, "bad_batch"))
