@@ -121,3 +121,41 @@ def test_grad_skip_refuses_distribute(tmp_path, mnist_dir, capsys):
                       "--limit", "256", "--grad-skip", "4", "--distribute", "mirrored")
     assert code == 2
     assert "error: --grad-skip chooses per step on one device" in capsys.readouterr().err
+
+
+def _guarded_fit(guard, poison_weights=False):
+    """Two epochs of a small model with grad_skip 5 whose second-to-last batch has NaN targets."""
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+    m.compile(optimizer=make_optimizer("adam", 1e-2, grad_skip=5.0), loss="mse")
+    if poison_weights:
+        m.layers[0].kernel.assign(np.full(m.layers[0].kernel.shape, np.nan, "float32"))
+    rng = np.random.default_rng(0)
+    steps = skipping.BURN_IN + 10
+    x = rng.normal(size=(8 * steps, 4)).astype("float32")
+    y = (x[:, :2] * 0.5).astype("float32")
+    y[-16:-8] = np.nan
+    history = m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard])
+    return m, history.history, steps
+
+
+def test_with_grad_skip_a_skipped_non_finite_batch_does_not_end_the_run():
+    """The optimizer skipped the NaN batch's update, so the run goes on (VDVAE's way); the plain guard stops at
+    that batch, and with grad_skip too non-finite weights still stop the run."""
+    from vaelab.training.callbacks import make_nan_guard
+
+    guard = make_nan_guard(skipping=True)
+    m, history, steps = _guarded_fit(guard)
+    assert guard.bad_batch is None and len(history["loss"]) == 2
+    assert all(np.isnan(history["loss"]))  # each epoch's mean includes its NaN batch
+    assert float(keras.ops.convert_to_numpy(m.optimizer.grad_skipped)) == 2  # once per epoch, nothing else
+    assert int(keras.ops.convert_to_numpy(m.optimizer.iterations)) == 2 * (steps - 1)
+    assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in m.weights)
+
+    plain = make_nan_guard()
+    _, history, steps = _guarded_fit(plain)
+    assert plain.bad_batch == steps - 2 and len(history["loss"]) == 1
+
+    poisoned = make_nan_guard(skipping=True)
+    _, history, _ = _guarded_fit(poisoned, poison_weights=True)
+    assert poisoned.bad_batch == 0 and len(history["loss"]) == 1

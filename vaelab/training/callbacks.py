@@ -15,9 +15,17 @@ from pathlib import Path
 from vaelab.core import artifacts
 
 
-def make_nan_guard():
-    """A callback that stops at the first non-finite loss and remembers where."""
+def make_nan_guard(skipping: bool = False):
+    """A callback that stops at the first non-finite loss and remembers where.
+
+    With ``skipping`` (``grad_skip``: the optimizer skips every update whose gradient is not finite, leaving
+    the weights as they were) a non-finite batch loss is a skipped update, not a broken run, as in VDVAE: the
+    guard then stops only when the weights themselves are no longer finite. Keras' epoch means of the
+    training loss include that batch, so the epoch's logged training loss is non-finite; its validation loss,
+    computed afresh, is not, and ``skipped_updates`` counts the batch.
+    """
     import keras
+    import numpy as np
 
     class StopOnNaN(keras.callbacks.Callback):
         """With several steps per execution Keras reports once per call: the NaN is then somewhere in the
@@ -31,10 +39,13 @@ def make_nan_guard():
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.bad_batch = batch
-                self.first_batch = getattr(self, "_begin", batch)
-                self.model.stop_training = True
+            if loss is None or math.isfinite(float(loss)):
+                return
+            if skipping and all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.model.weights):
+                return
+            self.bad_batch = batch
+            self.first_batch = getattr(self, "_begin", batch)
+            self.model.stop_training = True
 
         def where(self) -> str:
             """``batch 3``, or ``batches 0-1`` when the call that went bad ran several."""
@@ -74,7 +85,7 @@ def run_callbacks(files: artifacts.ModelFiles, tensorboard: bool = True, params=
         cbs.append(make_tensorboard(files.tensorboard_dir, epochs=getattr(params, "epochs", None),
                                     images_every=getattr(params, "tensorboard_images_every", 0), steps=steps,
                                     pictures=pictures))
-    return [*cbs, make_nan_guard()]
+    return [*cbs, make_nan_guard(skipping=bool(getattr(params, "grad_skip", 0)))]
 
 
 # --- learning-rate schedules ------------------------------------------------------------------------
