@@ -1,5 +1,6 @@
 """Checkpoints and resume: repeatable runs, exact resume after an interrupt, NaN keeps the last good state."""
 
+import csv
 import json
 import os
 import signal
@@ -113,9 +114,10 @@ def test_same_seed_same_bits_other_seed_differs(mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("every, seed", [(1, []), (5, ["--seed", "7"]), (1, ["--no-jit"]),
-                                         (1, ["--grad-skip", "4"]), (1, ["--ema", "0.9"])],
+                                         (1, ["--grad-skip", "4"]), (1, ["--ema", "0.9"]),
+                                         (1, ["--lr-schedule", "cosine"])],
                          ids=["every-1-default-ops", "every-5-det-ops", "every-1-no-jit", "every-1-grad-skip",
-                              "every-1-ema"])
+                              "every-1-ema", "every-1-cosine"])
 def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monkeypatch, capsys, every, seed):
     """Both kinds of kernels: the default ones and the deterministic ones an explicit --seed picks; the
     fast path (XLA, 2 steps per call here) and the plain one (--no-jit); the update-skipping optimizer, whose
@@ -138,6 +140,14 @@ def test_interrupted_and_resumed_equals_uninterrupted(mnist_dir, tmp_path, monke
     log = (parts / f"{prefix}_log.csv").read_text().splitlines()
     assert len(log) == 4  # header + 3 epochs, no partial one
     assert "epoch_seconds" in log[0].split(",")  # the history figure's time axis, resumed epochs included
+    # the resumed rows stand in the header's columns (a learning-rate schedule's column once shifted them)
+    rows = {run: list(csv.DictReader(open(run / f"{prefix}_log.csv"))) for run in (full, parts)}
+    for a, b in zip(rows[full], rows[parts], strict=True):
+        assert a.keys() == b.keys() and None not in b and "NA" not in b.values()
+        assert {k: float(v) for k, v in a.items() if k != "epoch_seconds"} == \
+               {k: float(v) for k, v in b.items() if k != "epoch_seconds"}
+    if seed == ["--lr-schedule", "cosine"]:
+        assert "learning_rate" in rows[parts][0]
 
 
 def test_resume_refuses_missing_other_params_and_corrupt(mnist_dir, tmp_path, monkeypatch, capsys):

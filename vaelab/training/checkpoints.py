@@ -353,7 +353,8 @@ def load_for_resume(vae, params, store: CheckpointStore) -> tuple[int, dict]:
 
 
 def rewrite_csv_log(callbacks, history: dict, start: int) -> None:
-    """On resume, the CSV log restarts from the checkpoint's epochs and is appended to."""
+    """On resume, the CSV log restarts from the checkpoint's epochs and is appended to, its later rows in the
+    header's columns (a key the run's logs lack is written ``NA`` rather than shifting the others)."""
     for cb in callbacks:
         if type(cb).__name__ == "CSVLogger":
             keys = sorted(history)
@@ -361,6 +362,7 @@ def rewrite_csv_log(callbacks, history: dict, start: int) -> None:
             buf = _csv_text(["epoch", *keys], rows)
             artifacts.write_bytes(cb.filename, buf.encode())
             cb.append = True
+            cb.keys = list(keys)
 
 
 def _csv_text(fields, rows) -> str:

@@ -208,7 +208,7 @@ def fit(vae, x_train, x_val, params, files: artifacts.ModelFiles, *, resume: boo
                 validation = dict(validation_data=x_val)  # a batch source, or None
             try:
                 vae.fit(**train_args, epochs=params.epochs, initial_epoch=start, verbose=verbose,
-                        callbacks=[*cbs, *callbacks.schedule_callbacks(params, files), ckpt], **validation)
+                        callbacks=[*callbacks.schedule_callbacks(params, files), *cbs, ckpt], **validation)
             finally:  # the checkpoint written in the background: wait for it; an error already raised wins
                 if sys.exc_info()[0] is None:
                     ckpt.wait()
