@@ -85,3 +85,46 @@ def test_a_squashed_caltech_model_is_scored_on_squashed_images(tmp_path, capsys)
                       "--model", "caltech101_92_ld_32_conv_3_id_8_e_1_squash", "--k", "2", "--quiet") == 0
     assert "caltech101_92_squash.npz" in capsys.readouterr().out
     assert not (data / "caltech101_92_crop.npz").exists()  # the cropped cache was never built
+
+
+def test_split_validation_scores_the_held_out_training_images_never_the_test_set(trained_mnist, tmp_path, capsys):
+    """--split validation scores the images held out of the training set (what a pilot is chosen by): other test
+    images change nothing, and the numbers equal a test-set evaluation whose test images are those held-out ones."""
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
+    with np.load(data / "mnist.npz") as f:
+        arrays = {key: f[key] for key in f.files}
+    held = 85  # round(512 / 6): the last sixth of the fixture's 512 training images
+    folders = {"data": data}
+    for name, (x_te, y_te) in {"other": (255 - arrays["x_test"], arrays["y_test"]),
+                               "as_test": (arrays["x_train"][-held:], arrays["y_train"][-held:])}.items():
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        np.savez_compressed(folders[name] / "mnist.npz", x_train=arrays["x_train"], y_train=arrays["y_train"],
+                            x_test=x_te, y_test=y_te)
+    results = {}
+    for name, split in (("data", "validation"), ("other", "validation"), ("as_test", "test")):
+        out = tmp_path / f"{name}_{split}.json"
+        assert run_script("evaluate.py", "--dataset", "mnist", "--data-dir", folders[name], "--models-dir", models,
+                          "--model", prefix, "--k", "5", "--split", split, "--quiet", "--out", out) == 0
+        results[name] = json.loads(out.read_text())
+    a, b, c = results["data"], results["other"], results["as_test"]
+    assert a["split"] == "validation" and c["split"] == "test"
+    assert a["test_images"] == b["test_images"] == c["test_images"] == held
+    for key in ("elbo_nats", "reconstruction_nats", "kl_nats", "iwae_nll_nats"):
+        assert a[key] == b[key]  # the test images never enter a validation score
+        np.testing.assert_allclose(a[key], c[key], rtol=1e-6)  # the held-out images, scored as test images
+    assert "85 validation images (held out of the training set)" in capsys.readouterr().out
+    # without --out the score goes beside the model under its own name, never over the test report
+    assert run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
+                      "--model", prefix, "--k", "0", "--split", "validation", "--quiet") == 0
+    assert (models / f"{prefix}_eval_validation.json").exists() and not (models / f"{prefix}_eval.json").exists()
+
+
+def test_split_validation_fid_uses_the_held_out_images(trained_mnist, tmp_path):
+    models, data, prefix = own_copy(trained_mnist, tmp_path)
+    assert run_script("evaluate.py", "--dataset", "mnist", "--data-dir", data, "--models-dir", models,
+                      "--model", prefix, "--k", "0", "--fid", "--fid-samples", "200", "--split", "validation",
+                      "--quiet") == 0
+    r = json.loads((models / f"{prefix}_eval_validation.json").read_text())
+    assert r["fid_samples"] == 85  # as many samples as held-out images, not the 128 test images
+    assert 0 <= r["fid_train_vs_test"] < r["fid"]

@@ -32,6 +32,19 @@ def shareable_command(argv) -> str:
     return " ".join(["python evaluate.py", *cli.shareable_argv(argv)])
 
 
+def scored_images(split: str) -> str:
+    return "test images" if split == "test" else "validation images (held out of the training set)"
+
+
+def output_path(args, files) -> Path:
+    """``--out``, else ``<prefix>_eval.json`` beside the model (``_eval_validation.json`` for ``--split
+    validation``, so a pilot's score never replaces the test report)."""
+    if args.out:
+        return Path(args.out)
+    suffix = "" if args.split == "test" else f"_{args.split}"
+    return Path(files.models_dir) / f"{files.prefix}_eval{suffix}.json"
+
+
 def evaluate_command(argv) -> int:
     """``evaluate.py``: parse, load, score, print the table and write ``<models-dir>/<prefix>_eval.json``."""
     names = experiments_mod.DATASETS
@@ -56,6 +69,9 @@ def evaluate_command(argv) -> int:
                    help="a hierarchical model: draw the samples' lower latents at each temperature, choose the one "
                         "whose samples lie closest (Fréchet distance) to the validation images held out of the "
                         "training set, never the test set, and report the test numbers at it (implies --fid)")
+    g.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="score on the test set (default), or on the images held out of the training set for "
+                        "validation, as the pilots that choose a preset do (writes <prefix>_eval_validation.json)")
     g.add_argument("--eval-seed", type=cli.count(0, 2**31 - 1), default=0, help="seed of the evaluation noise (default 0)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--out", metavar="PATH", help="write the JSON here instead of <models-dir>/<prefix>_eval.json "
@@ -70,7 +86,7 @@ def evaluate_command(argv) -> int:
                             f"temperature scales); {files.prefix} has none")
         args.fid = True
     params = params.with_generation_choices(args)  # --sampler, --gmm-components: how to generate, not the model
-    data = exp.dataset(params, args.data_dir, args.limit)
+    data = exp.scored(exp.dataset(params, args.data_dir, args.limit), params, args.split)
     flat = len(vae.encoder.inputs[0].shape) == 2
     if vae.conditional:  # the bounds of log p(x | label): the labels travel with the images
         from vaelab.models.conditional import pack
@@ -78,9 +94,9 @@ def evaluate_command(argv) -> int:
         x = model_inputs(pack(data.x_test, data.y_test), flat, packed=True)
     else:
         x = model_inputs(data.x_test, flat)
-    print(f"{exp.name}: {files.prefix} on {len(x)} test images from {data.source}")
+    print(f"{exp.name}: {files.prefix} on {len(x)} {scored_images(args.split)} from {data.source}")
     result = {"dataset": exp.name, "model": files.prefix, "params": params.to_dict(), "seed": args.eval_seed,
-              "command": shareable_command(argv)}
+              "split": args.split, "command": shareable_command(argv)}
     if getattr(vae, "discrete", False):
         return evaluate_vq_command(exp, vae, files, params, data, x, args, result)
     result.update(evaluate_model(vae, x, args.k, args.eval_seed, args.elbo_samples, verbose=0 if args.quiet else 1))
@@ -89,10 +105,12 @@ def evaluate_command(argv) -> int:
 
         result.update(classifier.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
                                                     args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
-                                                    limit=args.limit, temperatures=args.fid_temperatures))
+                                                    limit=args.limit, temperatures=args.fid_temperatures,
+                                                    split=args.split))
     result["machine"] = machine()
-    print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", result_rows(result)))
-    out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
+    print(table(f"{exp.name} {files.prefix} ({result['test_images']} {scored_images(args.split)})",
+                result_rows(result)))
+    out = output_path(args, files)
     path = artifacts.save_json(result, out)
     print(f"saved {path}")
     return 0
@@ -112,9 +130,10 @@ def evaluate_vq_command(exp, vae, files, params, data, x, args, result) -> int:
     if args.fid:
         result.update(vq_metrics.generation_quality(exp, vae, params, files, args.data_dir, args.models_dir,
                                                     args.fid_samples, sampler=args.sampler, seed=args.eval_seed,
-                                                    limit=args.limit))
+                                                    limit=args.limit, split=args.split))
     result["machine"] = machine()
-    print(table(f"{exp.name} {files.prefix} ({result['test_images']} test images)", vq_metrics.result_rows(result)))
-    out = Path(args.out) if args.out else Path(files.models_dir) / f"{files.prefix}_eval.json"
+    print(table(f"{exp.name} {files.prefix} ({result['test_images']} {scored_images(args.split)})",
+                vq_metrics.result_rows(result)))
+    out = output_path(args, files)
     print(f"saved {artifacts.save_json(result, out)}")
     return 0

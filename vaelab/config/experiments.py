@@ -8,6 +8,7 @@ params class (docs/add_your_own.md). Keras is imported inside the functions, nev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -95,6 +96,18 @@ class Experiment:
         return splits.with_validation(data, validate_on or params.validate_on, self.validation_fraction,
                                       self.validation_per_class,
                                       prepare)
+
+    def scored(self, data, params, split: str = "test"):
+        """``data`` as ``evaluate.py --split`` scores it: unchanged for ``"test"``; for ``"validation"`` the
+        images held out of the training set stand in the test set's place (and leave the training set), so
+        the pilots that choose a preset are scored without reading the test set."""
+        if split == "test":
+            return data
+        if split != "validation":
+            raise UserError(f"--split must be test or validation, got {split!r}")
+        held = self.with_validation(data, params, validate_on="split")
+        return dataclasses.replace(held, x_test=held.x_val, y_test=held.y_val, x_val=None, y_val=None,
+                                   source=f"{data.source}, the validation split ({held.validation})")
 
     def files(self, params, models_dir, model: str | None = None, shipped: bool = False) -> artifacts.ModelFiles:
         """The model files named by ``--model`` (prefix, path or directory), else by the params; with ``shipped``,

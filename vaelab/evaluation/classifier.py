@@ -121,14 +121,17 @@ def temperature_sweep(model, held, decoder, z, drawn, shape, temperatures) -> tu
 
 def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples: int = 10000,
                        sampler: str | None = None, seed: int = 0, limit: int | None = None,
-                       temperatures: list[float] | None = None) -> dict:
+                       temperatures: list[float] | None = None, split: str = "test") -> dict:
     """Fréchet distances (samples of ``sampler`` vs test; reconstructions vs test; the train-vs-test floor at the
     same count) and the classifier's accuracy on the test images and on their reconstructions.
 
     With ``temperatures`` (a hierarchical model), the samples' lower latents are drawn at each of them first and
     scored against the validation images held out of the training set (:mod:`vaelab.data.splits`, whatever
     ``validate_on`` the model trained with); the temperature with the smallest distance is the one the test
-    numbers are reported at (``fid_temperature``), so the test set makes no choice."""
+    numbers are reported at (``fid_temperature``), so the test set makes no choice.
+
+    With ``split="validation"`` the held-out validation images stand in for the test images everywhere
+    (:meth:`~vaelab.config.experiments.Experiment.scored`): what a pilot is chosen by."""
     from vaelab.evaluation import metrics
     from vaelab.models import registry as parts
     from vaelab.models import samplers
@@ -141,10 +144,10 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     # cache, a poor one); --limit picks only the test images that are scored.
     full = DATASETS[name].dataset(params, data_dir, None)
     model, info = load_or_train(name, full, models_dir, seed=seed)
-    data = full.limit(limit)
+    data = DATASETS[name].scored(full, params, split).limit(limit)
     shape = data.image_shape
     flat = len(vae.encoder.inputs[0].shape) == 2
-    own = exp.dataset(params, data_dir, None)
+    own = exp.scored(exp.dataset(params, data_dir, None), params, split)
 
     cond = vae.conditional
 

@@ -86,12 +86,13 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
         rows.append((f"NLL, IWAE k = {r['k']}", f"{r['iwae_nll_nats']:.2f} nats{bits}  "
                                                 f"(standard error {r['iwae_nll_stderr']:.2f})"))
     if "fid" in r:
-        rows.append(("Fréchet distance", f"{r['fid']:.2f} samples vs test, {r['fid_reconstructions']:.2f} "
-                                         f"reconstructions vs test, {r['fid_train_vs_test']:.2f} train vs test "
+        on = "validation" if r.get("split") == "validation" else "test"
+        rows.append(("Fréchet distance", f"{r['fid']:.2f} samples vs {on}, {r['fid_reconstructions']:.2f} "
+                                         f"reconstructions vs {on}, {r['fid_train_vs_test']:.2f} train vs {on} "
                                          f"({r['fid_samples']} images each, {r['fid_features']}-d features of "
                                          f"{r['classifier']})"))
         rows.append(("classifier accuracy", f"{r['classifier_accuracy_reconstructions']:.4f} on reconstructions, "
-                                            f"{r['classifier_accuracy_test']:.4f} on the test images"
+                                            f"{r['classifier_accuracy_test']:.4f} on the {on} images"
                      + (f", {r['conditional_accuracy']:.4f} on samples of the classes asked for"
                         if "conditional_accuracy" in r else "")))
         if r.get("fid_validation_by_temperature"):

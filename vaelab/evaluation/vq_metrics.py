@@ -89,7 +89,8 @@ def result_rows(r: dict) -> list[tuple[str, str]]:
 
 
 def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples: int = 10000,
-                       sampler: str | None = None, seed: int = 0, limit: int | None = None) -> dict:
+                       sampler: str | None = None, seed: int = 0, limit: int | None = None,
+                       split: str = "test") -> dict:
     """:func:`vaelab.evaluation.classifier.generation_quality` for a vq model: code maps of ``sampler`` (the
     PixelCNN by default) decoded, against the test images, in the features of the dataset's classifier."""
     from vaelab.config.experiments import DATASETS
@@ -101,8 +102,8 @@ def generation_quality(exp, vae, params, files, data_dir, models_dir, n_samples:
     name = exp.classifier or exp.name
     full = DATASETS[name].dataset(params, data_dir, None)
     model, _ = load_or_train(name, full, models_dir, seed=seed)
-    data = full.limit(limit)
-    own = exp.dataset(params, data_dir, None)
+    data = DATASETS[name].scored(full, params, split).limit(limit)
+    own = exp.scored(exp.dataset(params, data_dir, None), params, split)
     chosen = samplers.load_or_fit(parts.sampler(params, sampler), files,
                                   lambda: vae.encode_codes(_floats(own.x_train)), seed=params.seed)
     n = min(n_samples, len(data.x_test), len(data.x_train))
