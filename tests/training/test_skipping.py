@@ -123,7 +123,7 @@ def test_grad_skip_refuses_distribute(tmp_path, mnist_dir, capsys):
     assert "error: --grad-skip chooses per step on one device" in capsys.readouterr().err
 
 
-def _guarded_fit(guard, poison_weights=False):
+def _guarded_fit(guard, poison_weights=False, extra=()):
     """Two epochs of a small model with grad_skip 5 whose second-to-last batch has NaN targets."""
     keras.utils.set_random_seed(1)
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
@@ -135,7 +135,7 @@ def _guarded_fit(guard, poison_weights=False):
     x = rng.normal(size=(8 * steps, 4)).astype("float32")
     y = (x[:, :2] * 0.5).astype("float32")
     y[-16:-8] = np.nan
-    history = m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard])
+    history = m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard, *extra])
     return m, history.history, steps
 
 
@@ -159,3 +159,26 @@ def test_with_grad_skip_a_skipped_non_finite_batch_does_not_end_the_run():
     poisoned = make_nan_guard(skipping=True)
     _, history, _ = _guarded_fit(poisoned, poison_weights=True)
     assert poisoned.bad_batch == 0 and len(history["loss"]) == 1
+
+
+@pytest.mark.parametrize("grad_skip, kept", [(5.0, 2), (0.0, 0)])
+def test_with_grad_skip_an_epoch_with_a_skipped_nan_batch_is_checkpointed(tmp_path, grad_skip, kept):
+    """The epochs whose training mean a skipped NaN batch made non-finite are still epochs to resume from: in
+    the history and checkpointed (a 12-epoch Caltech101 run once kept only 5 of its epochs in its history)."""
+    from types import SimpleNamespace
+
+    from vaelab.core.artifacts import ModelFiles
+    from vaelab.training import checkpoints
+    from vaelab.training.callbacks import make_nan_guard
+
+    guard = make_nan_guard(skipping=bool(grad_skip))
+    params = SimpleNamespace(epochs=2, grad_skip=grad_skip, to_dict=lambda: {"grad_skip": grad_skip})
+    store = checkpoints.CheckpointStore(ModelFiles(tmp_path, "p"))
+    ckpt = checkpoints.checkpoint_callback(store, params, every=1,
+                                           history={}, start=0, steps=skipping.BURN_IN + 10,
+                                           stop_state={"signal": None}, nan_guard=guard)
+    _guarded_fit(guard, extra=[ckpt])
+    ckpt.wait()
+    assert len(ckpt.history.get("loss", [])) == kept
+    assert all(np.isnan(ckpt.history.get("loss", [])))
+    assert [p.name for p in store.complete()] == (["epoch_00002"] if kept else [])  # the latest one is kept

@@ -290,7 +290,10 @@ def checkpoint_callback(store: CheckpointStore, params, every: int, history: dic
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            finite = all(math.isfinite(float(v)) for v in logs.values())
+            # With grad_skip a non-finite training mean is a batch whose update was skipped (the NaN guard has
+            # checked that the weights stayed finite): the epoch counts; its validation numbers must be finite.
+            skipping = bool(getattr(params, "grad_skip", 0))
+            finite = all(math.isfinite(float(v)) for k, v in logs.items() if not skipping or k.startswith("val_"))
             if self.batches < steps or nan_guard.bad_batch is not None or not finite:
                 return  # an abandoned or diverged epoch is not a state to resume from
             for k, v in logs.items():
