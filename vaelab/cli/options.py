@@ -314,6 +314,10 @@ def run(main: Callable[..., int | None], *main_args, argv: list[str] | None = No
     argv = glue_negative_vectors(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's CPU tensors otherwise come from malloc, which maps every buffer over 32 MB afresh and
+    # unmaps it when freed: the conv models' steps spent more CPU time in the kernel's page faults than in
+    # the convolutions (docs/benchmarks.md). Its BFC allocator keeps and reuses one arena, as on GPUs.
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     if not debug:
         from vaelab.core.startup import quiet_import
 

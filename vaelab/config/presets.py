@@ -55,7 +55,7 @@ PRESETS = {p.name: p for p in (
     Preset("caltech101_hier", "caltech101_92", "hierarchical at 92 px: the input folded into 2x2 patches (46x46), a "
            "32-d global latent over a 23x23 latent map of 8 channels, 64-channel ResNet blocks, discretized logistic "
            "likelihood, batch 32, cosine learning rate, updates whose gradient norm is over 5x the running mean "
-           "skipped (without the skip every pilot diverged in its first two epochs), 12 epochs (about 12 min here)",
+           "skipped (without the skip every pilot diverged in its first two epochs), 12 epochs (55 min on the 2-core CPU VM)",
            {"architecture": "hierarchical", "latent_dim": 32, "filters": 64, "blocks": 1, "latent_channels": 8,
             "latent_scales": "23", "patch": 2, "likelihood": "discretized_logistic", "mixtures": 1,
             "batch_size": 32, "lr_schedule": "cosine", "grad_skip": 5.0, "epochs": 12}),
