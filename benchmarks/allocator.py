@@ -24,7 +24,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from vaelab.evaluation.benchmark import cpu_description  # noqa: E402
+
 MODES = {"malloc": "false", "bfc": "true"}
+
+
+def command_shown(argv: list[str]) -> str:
+    """The command line with ``--data-dir``'s folder written as DIR: reports name no folder of this machine."""
+    shown = list(argv)
+    for i, word in enumerate(shown[:-1]):
+        if word == "--data-dir":
+            shown[i + 1] = "DIR"
+    return " ".join(["python", "benchmarks/allocator.py", *shown[1:]])
 
 
 def run_once(script: str, mode: str, args: argparse.Namespace) -> dict:
@@ -63,14 +77,14 @@ def main() -> None:
     ratio = {k: med["malloc"][k] / med["bfc"][k] for k in keys}
     stamp = datetime.datetime.now(datetime.timezone.utc)
     lines = [f"{args.script} --limit {args.limit} --epochs {args.epochs}, {args.rounds} rounds, "
-             f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+             f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, {cpu_description()}, load average {os.getloadavg()[0]:.1f} at the end",
              f"{'':8}" + "".join(f"{k:>14}" for k in keys)]
     lines += [f"{m:8}" + "".join(f"{med[m][k]:14.1f}" for k in keys) for m in MODES]
     lines.append(f"{'malloc/bfc':8}" + "".join(f"{ratio[k]:14.2f}" for k in keys))
     print("\n".join(lines))
     out = ROOT / "benchmarks" / "runs" / f"allocator-{stamp:%Y-%m-%d-%H%M}"
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": " ".join(sys.argv), "runs": runs, "medians": med,
+    out.with_suffix(".json").write_text(json.dumps({"command": command_shown(sys.argv), "runs": runs, "medians": med,
                                                     "ratios": ratio}, indent=2) + "\n")
     print(f"saved {out}.txt")
 

@@ -243,7 +243,7 @@ def median(values):
 def report(results: dict, args, started: datetime.datetime) -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     lines = [f"vaelab versus plain loops, {started:%Y-%m-%d %H:%M}-{now:%H:%M} UTC",
-             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {benchmark.cpu_description()}, Python {platform.python_version()}; "
              f"command: python benchmarks/versus.py --data-dir DIR --models {args.models} --rounds {args.rounds}"
              + "".join(f" --variant {shlex.quote(v)}" for v in args.variant) + (" --no-plain" if args.no_plain else "")
              + (" --no-plain-jax" if args.no_plain_jax else "")

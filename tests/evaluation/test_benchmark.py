@@ -201,3 +201,17 @@ def test_plain_torch_models_are_the_default_architectures():
         module.eval()
         with torch.no_grad():
             assert module.decode(module.encode(x)[0]).shape == x.shape
+
+
+def test_cpu_description_names_the_model_and_its_vector_instructions(tmp_path):
+    """Speed reports name the CPU's vector instructions: the same VM kind ran TensorFlow's convolutions at less
+    than half the speed on a host without AVX-512 (docs/benchmarks.md, 2026-12-07)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma avx512f avx512_bf16\n")
+    assert benchmark.cpu_description(str(info)) == "AMD EPYC (avx512f, avx512_bf16, avx2, fma)"
+    info.write_text("model name\t: Some CPU\nflags\t\t: fpu sse avx2 fma\n")
+    assert benchmark.cpu_description(str(info)) == "Some CPU (avx2, fma)"
+    info.write_text("model name\t: Old CPU\nflags\t\t: fpu sse\n")
+    assert benchmark.cpu_description(str(info)) == "Old CPU (no AVX)"
+    assert benchmark.cpu_description(str(tmp_path / "missing")) != ""
