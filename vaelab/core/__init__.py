@@ -7,6 +7,7 @@
 - ``h5bytes``: Keras ``.h5`` files built in memory, so a full disk is one clean error, not an HDF5 crash.
 - ``lock``: one training per model name at a time (``<prefix>.lock``, an ``flock`` a killed run never leaves
   stale).
+- ``cpu``: the CPU's model name and instruction-set flags (``/proc/cpuinfo``).
 - ``startup``: TensorFlow's start-up noise kept out of the scripts' output.
 
 May import: the standard library, numpy, h5py and (inside functions) Keras. Nothing of vaelab.

@@ -18,9 +18,10 @@ import platform
 import resource
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
+
+from vaelab.core.cpu import cpu_fields
 
 TRAIN_FLOPS_PER_FORWARD = 3
 
@@ -96,14 +97,9 @@ def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model name and the vector instructions the kernels depend on, e.g. ``AMD EPYC (avx512f,
     avx512_bf16, avx2, fma)``: the same "2-vCPU VM" ran TensorFlow's convolutions at less than half the speed on
     a host without AVX-512, so every speed report names them. Off Linux: ``platform.processor()``."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
+    fields = cpu_fields(cpuinfo)
+    if not fields:
         return platform.processor() or "unknown CPU"
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
     flags = set(fields.get("flags", "").split())
     present = [f for f in VECTOR_FLAGS if f in flags]
     return f"{fields.get('model name', 'unknown CPU')} ({', '.join(present) or 'no AVX'})"

@@ -35,6 +35,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vaelab.core.cpu import cpu_flags
 from vaelab.core.errors import UserError
 
 MODES = ("none", "mirrored", "multiworker")
@@ -287,14 +288,7 @@ def has_accelerator() -> bool:
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes in bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag; Linux)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return bool({"avx512_bf16", "amx_bf16"} & set(line.partition(":")[2].split()))
-    return False
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags(cpuinfo))
 
 
 def set_precision(kind: str) -> str:
