@@ -120,6 +120,9 @@ def test_part_choices_add_short_tokens_to_the_file_names():
     assert P.BinarizedMnistParams(hidden_dims="300,200", free_bits=0.5).model_prefix() == \
         "bin_ld_50_h_300-200_e_100_fb0.5"
     assert P.MnistParams(kl_warmup=5, grad_skip=4).model_prefix() == "ld_2_id_512_e_60_warm5_skip4"
+    # a beta-VAE gets its own files: two runs that differ only in the KL weight must not replace each other
+    assert P.MnistParams(kl_weight=0.25, kl_warmup=5).model_prefix() == "ld_2_id_512_e_60_kl0.25_warm5"
+    assert P.MnistParams(kl_weight=1.0).model_prefix() == "ld_2_id_512_e_60"
 
 
 def test_a_preset_overrides_the_module_and_the_command_line_overrides_the_preset(tmp_path):

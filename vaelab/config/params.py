@@ -190,6 +190,8 @@ class Params(DiscreteEntries):
             tokens.append(parts.likelihood(self, self.IMAGE_SHAPE[-1]).token())
         if self.objective != base.objective:
             tokens.append(parts.objective(self).token())
+        if self.kl_weight != base.kl_weight:
+            tokens.append(f"kl{self.kl_weight:g}")
         if self.kl_warmup != base.kl_warmup:
             tokens.append(f"warm{self.kl_warmup}")
         if self.free_bits != base.free_bits:
