@@ -159,10 +159,11 @@ def test_resume_refuses_missing_other_params_and_corrupt(mnist_dir, tmp_path, mo
         _interrupt_at(m, epoch=1, batch=0, signum=signal.SIGTERM)
         assert run_script("mnist_train.py", *_args(mnist_dir, models)) == 143
     capsys.readouterr()
-    assert run_script("mnist_train.py", *_args(mnist_dir, models, "--kl-weight", "0.5", "--resume")) == 2
+    # an entry outside the file name (the KL weight is in it now: a new name, so "no checkpoint")
+    assert run_script("mnist_train.py", *_args(mnist_dir, models, "--epsilon-std", "0.5", "--resume")) == 2
     ckpt = models / "checkpoints" / PREFIX / "epoch_00001"
     assert capsys.readouterr().err.strip() == (
-        f"error: checkpoint {ckpt} was made with other params: kl_weight 1.0 (now 0.5); pass the same values to "
+        f"error: checkpoint {ckpt} was made with other params: epsilon_std 1.0 (now 0.5); pass the same values to "
         "resume, or run without --resume to start again")
     weights = ckpt / "weights.npz"
     weights.write_bytes(weights.read_bytes()[:100])
