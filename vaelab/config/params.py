@@ -38,6 +38,11 @@ GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature", "pixelcnn_epoc
                       "pixelcnn_filters")
 
 
+# Entries that add ``<tag><value>`` to the file names when they differ from the dataset's default, in this order
+# (``..._kl0.25_warm5_fb0.5_skip4_ema0.999``); the parts (architecture, likelihood, ...) name themselves.
+NAMED_ENTRIES = (("kl_weight", "kl"), ("kl_warmup", "warm"), ("free_bits", "fb"), ("grad_skip", "skip"), ("ema", "ema"))
+
+
 @dataclass(kw_only=True)
 class Params(DiscreteEntries):
     """Entries every dataset has."""
@@ -190,16 +195,8 @@ class Params(DiscreteEntries):
             tokens.append(parts.likelihood(self, self.IMAGE_SHAPE[-1]).token())
         if self.objective != base.objective:
             tokens.append(parts.objective(self).token())
-        if self.kl_weight != base.kl_weight:
-            tokens.append(f"kl{self.kl_weight:g}")
-        if self.kl_warmup != base.kl_warmup:
-            tokens.append(f"warm{self.kl_warmup}")
-        if self.free_bits != base.free_bits:
-            tokens.append(f"fb{self.free_bits:g}")
-        if self.grad_skip != base.grad_skip:
-            tokens.append(f"skip{self.grad_skip:g}")
-        if self.ema != base.ema:
-            tokens.append(f"ema{self.ema:g}")
+        tokens += [f"{tag}{getattr(self, name):g}" for name, tag in NAMED_ENTRIES
+                   if getattr(self, name) != getattr(base, name)]
         if self.prior != "standard":
             tokens.append(f"{self.prior}{self.prior_components}")
         if self.conditional:
