@@ -41,6 +41,21 @@ def test_gmm_recovers_a_known_mixture():
     np.testing.assert_allclose(np.cov(z, rowvar=False), np.cov(x, rowvar=False), atol=0.3)
 
 
+def test_log_gaussians_match_scipy_across_row_blocks(monkeypatch):
+    from scipy.stats import multivariate_normal
+
+    from vaelab.models import mixtures
+
+    monkeypatch.setattr(mixtures, "ROWS", 7)  # several blocks, the last one short
+    x, _, means, covs = known_mixture(50)
+    want = np.stack([multivariate_normal(m, c).logpdf(x) for m, c in zip(means, covs)], axis=1)
+    np.testing.assert_allclose(samplers.log_gaussians(x, means, covs), want, rtol=1e-10, atol=1e-10)
+    w, m, c = samplers.fit_gmm(x, 3, seed=0)  # the blocked EM gives the same mixture as one block
+    monkeypatch.setattr(mixtures, "ROWS", 4096)
+    for a, b in zip((w, m, c), samplers.fit_gmm(x, 3, seed=0)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_fitted_samplers_are_saved_beside_the_model_and_reused(tmp_path):
     files = artifacts.ModelFiles(tmp_path, "m")
     x = known_mixture(1500)[0]
