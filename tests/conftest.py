@@ -108,3 +108,13 @@ def _trained_mnist(tmp_path_factory):
         assert code == 0
         _CACHE["mnist"] = (models, data, "ld_2_id_32_e_1")
     return _CACHE["mnist"]
+
+
+# The longest tests (the part tests again under JAX and PyTorch, each a pytest process of its own: minutes) go
+# first, so that under the README's `-n 2` one worker starts them while the other takes the rest, instead of
+# their finishing alone at the end.
+FIRST = ("test_backends.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in FIRST)  # a stable sort: the rest keep their order
