@@ -111,7 +111,7 @@ def _trained_mnist(tmp_path_factory):
 
 
 # The longest tests (the part tests again under JAX and PyTorch, each a pytest process of its own: minutes) go
-# first, so that under the README's `-n 2` one worker starts them while the other takes the rest, instead of
+# first, so that under `-n 2` (pytest-xdist) one worker starts them while the other takes the rest, instead of
 # their finishing alone at the end.
 FIRST = ("test_backends.py",)
 
