@@ -29,12 +29,17 @@ def log_gaussians(x: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndar
     matrix products instead of a Python loop over them.
     """
     x = np.asarray(x, dtype=np.float64)
-    prec, prec_mean, const = _quadratic_terms(np.asarray(means, np.float64), np.asarray(covs, np.float64))
+    terms = _quadratic_terms(np.asarray(means, np.float64), np.asarray(covs, np.float64))
     out = np.empty((len(x), len(means)))
     for a in range(0, len(x), ROWS):
         block = x[a:a + ROWS]
-        out[a:a + ROWS] = const - 0.5 * (_outer(block) @ prec.T) + block @ prec_mean.T
+        out[a:a + ROWS] = _log_gaussians_block(block, _outer(block), terms)
     return out
+
+
+def _log_gaussians_block(block: np.ndarray, outer: np.ndarray, terms) -> np.ndarray:
+    prec, prec_mean, const = terms
+    return const - 0.5 * (outer @ prec.T) + block @ prec_mean.T
 
 
 def fit_gmm(x: np.ndarray, components: int, seed: int = 0, iterations: int = 300, tol: float = 1e-7,
@@ -63,15 +68,17 @@ def fit_gmm(x: np.ndarray, components: int, seed: int = 0, iterations: int = 300
     previous = -np.inf
     for _ in range(iterations):
         log_weights = np.log(weights)
+        terms = _quadratic_terms(means, covs)  # once per iteration, not per block
         counts, sums, squares, total = np.zeros(k), np.zeros((k, d)), np.zeros((k, d * d)), 0.0
         for a in range(0, n, ROWS):
             block = x[a:a + ROWS]
-            log_joint = log_gaussians(block, means, covs) + log_weights
+            outer = _outer(block)
+            log_joint = _log_gaussians_block(block, outer, terms) + log_weights
             log_norm = logsumexp(log_joint, axis=1, keepdims=True)
             resp = np.exp(log_joint - log_norm)
             counts += resp.sum(axis=0)
             sums += resp.T @ block
-            squares += resp.T @ _outer(block)
+            squares += resp.T @ outer
             total += float(log_norm.sum())
         counts += 1e-12
         weights = counts / n
