@@ -4,7 +4,7 @@
 Each round runs the command twice, ``TF_CPU_ALLOCATOR_USE_BFC=false`` (malloc, TensorFlow's own default)
 and ``=true`` (what the scripts now set), and records per run the wall time, the CPU time in user space and in
 the kernel, the minor page faults and the peak resident memory (``os.wait4``'s figures for that child alone).
-Medians over the rounds and their ratios go to ``benchmarks/runs/allocator-<date>.{txt,json}``.
+Medians over the rounds and their ratios go to ``results/benchmarks/allocator-<date>.{txt,json}``.
 
     python benchmarks/allocator.py --data-dir DIR                         # CIFAR-10 conv, 2,000 images, 2 epochs
     python benchmarks/allocator.py --data-dir DIR --script caltech101_92_train.py --limit 1024 --rounds 3
@@ -82,7 +82,7 @@ def main() -> None:
     lines += [f"{m:8}" + "".join(f"{med[m][k]:14.1f}" for k in keys) for m in MODES]
     lines.append(f"{'malloc/bfc':8}" + "".join(f"{ratio[k]:14.2f}" for k in keys))
     print("\n".join(lines))
-    out = ROOT / "benchmarks" / "runs" / f"allocator-{stamp:%Y-%m-%d-%H%M}"
+    out = ROOT / "results" / "benchmarks" / f"allocator-{stamp:%Y-%m-%d-%H%M}"
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command_shown(sys.argv), "runs": runs, "medians": med,
                                                     "ratios": ratio}, indent=2) + "\n")

@@ -143,7 +143,7 @@ def as_float(x):  # MNIST and Fashion-MNIST are read as float32 in [0, 1], CIFAR
 
 
 # Each model's batch size (its params module's default) and what measured fastest on the 2-core CPU VM
-# (benchmarks/torch_options.py; benchmarks/runs/torch-options-2026-12-03-*.txt): torch.compile's default mode
+# (benchmarks/torch_options.py; results/benchmarks/torch-options-2026-12-03-*.txt): torch.compile's default mode
 # or none, and the channels-last memory format. Channels-last made every conv model's step 1.3-2.2x faster;
 # torch.compile only Fashion-MNIST's (its batch norms), 1.63x with channels-last against 1.33x without; for
 # MNIST it was 1.03x (noise) and for CIFAR-10 nothing on top of channels-last, so those stay eager.

@@ -177,7 +177,7 @@ def main() -> None:
                          f"{row['bfloat16']:,.0f} | **{row['ratio']:.2f}** | "
                          f"{row['loss_float32']:.2f} / {row['loss_bfloat16']:.2f} |")
         print("\n".join(lines[-len(rows) if isinstance(rows, list) else -1:]), flush=True)
-    out = ROOT / "benchmarks" / "runs" / f"precision-{started:%Y-%m-%d-%H%M}"
+    out = ROOT / "results" / "benchmarks" / f"precision-{started:%Y-%m-%d-%H%M}"
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     print("\n".join(lines))

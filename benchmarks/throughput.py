@@ -309,7 +309,7 @@ def main(argv=None) -> int:
     p.add_argument("--torch-samples", type=int, default=6000, help="samples per epoch on PyTorch (default 6000)")
     p.add_argument("--rounds", type=int, default=3, help="timed epochs per configuration (default 3)")
     p.add_argument("--models", help="comma-separated experiments to time (default: all), e.g. mnist")
-    p.add_argument("--out", help="also write the report here (default benchmarks/runs/results-<date>.txt)")
+    p.add_argument("--out", help="also write the report here (default results/benchmarks/results-<date>.txt)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     peak["best_flops"] = max(rates) * 1e9
     text = report(peak, results, args)
     print(text)
-    out = Path(args.out or ROOT / "benchmarks" / "runs" / f"results-{datetime.date.today():%Y-%m-%d}.txt")
+    out = Path(args.out or ROOT / "results" / "benchmarks" / f"results-{datetime.date.today():%Y-%m-%d}.txt")
     out.write_text(text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"matmul_peak": peak, "results": results}, indent=2) + "\n")
     print(f"saved {out}")

@@ -38,7 +38,7 @@ Before a model's rounds, one untimed ``--epochs 1`` run of every row builds any 
 them alike; the report gives medians (and min-max) over rounds, each row's ratio to plain PyTorch (without and with
 validation) and to the GEMM-only limit, the CPU seconds per wall second of the timed epochs (above 2 on 2 cores means threads
 waiting for each other; far below 2, other processes had the cores) and the samples per CPU second (on a
-machine busy with other work, the rate that depends least on how much of it a row got), and the load average around every round. Writes ``benchmarks/runs/versus-<UTC time>.txt``
+machine busy with other work, the rate that depends least on how much of it a row got), and the load average around every round. Writes ``results/benchmarks/versus-<UTC time>.txt``
 and ``.json``. No GPU: these are CPU numbers.
 """
 
@@ -68,7 +68,7 @@ from vaelab.evaluation import benchmark  # noqa: E402
 
 # Per model: the script, the images per epoch (None: the whole training set), E, the command-line options
 # of every row, and whether the plain loops validate. CIFAR-10 times E - 1 = 3 epochs: with E = 2 a round timed
-# one epoch of about 5 s, and single rounds spread 783-1816 samples/s (benchmarks/runs/versus-2026-11-30-0517.txt).
+# one epoch of about 5 s, and single rounds spread 783-1816 samples/s (results/benchmarks/versus-2026-11-30-0517.txt).
 # The conv models run on the first N images (--limit) so that a round takes minutes, not hours; ``validate``: the
 # GEMM-only row adds the forward products of validating as many test images (the conv models: the train set
 # under --limit is as small as the validation); only MNIST and CIFAR-10 have a plain JAX loop.
@@ -188,7 +188,7 @@ def measure(models: list[str], rounds: int | dict, variants: list[dict], data_di
             rows = rows_for(model, variants, plain_loops, plain_env, plain_jax)
             # Untimed warm-up of every row: the first run of a dataset may build its cache (Caltech101's .npz,
             # about 10 s), the first torch.compile fills the compiler's cache; timed, each made a --epochs 1 run
-            # longer than its --epochs E (benchmarks/runs/versus-2026-12-04-0232.txt, a fresh data folder;
+            # longer than its --epochs E (results/benchmarks/versus-2026-12-04-0232.txt, a fresh data folder;
             # versus-2026-12-04-0254.txt, Fashion-MNIST's compiled PyTorch loop).
             for row in rows:
                 warm = run_once(row, 1, data_dir, scratch)
@@ -307,7 +307,7 @@ def main(argv=None) -> int:
                    "5 minutes)")
     p.add_argument("--plain-env", default="", help='environment of every plain row: "K=V ..." (e.g. '
                                                    'OMP_WAIT_POLICY=PASSIVE on a busy machine)')
-    p.add_argument("--out", help="report path (default benchmarks/runs/versus-<UTC date-time>.txt)")
+    p.add_argument("--out", help="report path (default results/benchmarks/versus-<UTC date-time>.txt)")
     args = p.parse_args(argv)
     models, rounds = [], {}
     for m in (m for m in args.models.split(",") if m):
@@ -326,7 +326,7 @@ def main(argv=None) -> int:
                       plain_env=parse_variant(f"env: {args.plain_env}")["env"])
     text = report(results, args, started)
     print(text)
-    out = Path(args.out or ROOT / "benchmarks" / "runs" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
+    out = Path(args.out or ROOT / "results" / "benchmarks" / f"versus-{started:%Y-%m-%d-%H%M}.txt")
     out.write_text(without_folders(text) + "\n")
     saved = {**vars(args), "data_dir": "DIR" if args.data_dir else None, "out": None}  # no folders of this machine
     report_json = json.dumps({"args": saved, "results": results}, indent=1)
