@@ -110,11 +110,30 @@ def _trained_mnist(tmp_path_factory):
     return _CACHE["mnist"]
 
 
-# The longest tests (the part tests again under JAX and PyTorch, each a pytest process of its own: minutes) go
-# first, so that under `-n 2` (pytest-xdist) one worker starts them while the other takes the rest, instead of
-# their finishing alone at the end.
-FIRST = ("test_backends.py",)
+# The part tests again under JAX and PyTorch (tests/package/test_backends.py) are each a pytest process of their own
+# and take minutes. In one process they start as soon as the tests are collected and run beside the rest of the
+# suite, and their test goes last, to wait for their reports. Under pytest-xdist (``-n 2``) they start in their
+# test, which goes first, so that one worker takes them while the other takes the rest.
+BACKENDS = "test_backends.py"
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.path.name not in FIRST)  # a stable sort: the rest keep their order
+    first = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    items.sort(key=lambda item: (item.path.name == BACKENDS) != first)  # stable: the rest keep their order
+
+
+def pytest_collection_finish(session):
+    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.getoption("collectonly"):
+        return
+    for item in session.items:
+        if item.path.name == BACKENDS and item.originalname == "test_the_part_tests_pass_on":
+            item.module.start(item.callspec.params["backend"])
+            _STARTED.add(item.module)
+
+
+_STARTED: set = set()  # the test modules whose processes were started here
+
+
+def pytest_sessionfinish(session):
+    for module in _STARTED:
+        module.stop_all()  # ends what a stopped or filtered session never waited for

@@ -26,7 +26,7 @@ WORKER_TIMEOUT = 420  # seconds; a worker whose peer died waits for it forever o
 
 def _env(backend: str, **extra) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT),
-           "CUDA_VISIBLE_DEVICES": ""}
+           "CUDA_VISIBLE_DEVICES": "", "PYTHONFAULTHANDLER": "1", "PYTHONUNBUFFERED": "1"}  # a crash shows where
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
