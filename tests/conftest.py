@@ -110,30 +110,32 @@ def _trained_mnist(tmp_path_factory):
     return _CACHE["mnist"]
 
 
-# The part tests again under JAX and PyTorch (tests/package/test_backends.py) are each a pytest process of their own
-# and take minutes. In one process they start as soon as the tests are collected and run beside the rest of the
-# suite, and their test goes last, to wait for their reports. Under pytest-xdist (``-n 2``) they start in their
-# test, which goes first, so that one worker takes them while the other takes the rest.
+# tests/lanes.py: pytest processes beside the main one. In one process the lanes start as soon as the tests are
+# collected and tests/package/test_backends.py, which waits for their reports, goes last; under pytest-xdist
+# (``-n 2``) that file goes first, so that one worker runs the lanes while the other takes the rest.
 BACKENDS = "test_backends.py"
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
 def pytest_collection_modifyitems(config, items):
+    import lanes
+
     first = bool(os.environ.get("PYTEST_XDIST_WORKER"))
     items.sort(key=lambda item: (item.path.name == BACKENDS) != first)  # stable: the rest keep their order
+    if lanes.in_main_session() and not config.getoption("collectonly"):
+        wanted = {item.callspec.params["backend"] for item in items
+                  if item.path.name == BACKENDS and item.originalname == "test_lane"}
+        items[:] = lanes.take(items, wanted)
 
 
 def pytest_collection_finish(session):
-    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.getoption("collectonly"):
-        return
-    for item in session.items:
-        if item.path.name == BACKENDS and item.originalname == "test_the_part_tests_pass_on":
-            item.module.start(item.callspec.params["backend"])
-            _STARTED.add(item.module)
+    import lanes
 
-
-_STARTED: set = set()  # the test modules whose processes were started here
+    if lanes.in_main_session() and not session.config.getoption("collectonly"):
+        lanes.start()
 
 
 def pytest_sessionfinish(session):
-    for module in _STARTED:
-        module.stop_all()  # ends what a stopped or filtered session never waited for
+    import lanes
+
+    lanes.stop_all()  # ends what a stopped session never waited for
