@@ -135,6 +135,15 @@ def test_a_preset_overrides_the_module_and_the_command_line_overrides_the_preset
     assert p.model_prefix() == f"mnist2d_e_{mnist2d.overrides['epochs']}"
     q = P.load(P.MnistParams, module(), {"preset": "mnist2d", "epochs": 4, "architecture": "resnet"})
     assert q.epochs == 4 and q.model_prefix() == "mnist2d_e_4_resnet32x2"  # tokens for what differs from the preset
+    # the preset's own architecture at other sizes is another model, so another name (it replaced the preset's
+    # files before: docs/quality.md, the binarized pilots of 2026-12-07); the original designs' names stay
+    hier = P.load(P.BinarizedMnistParams, module(), {"preset": "binarized_hier", "epochs": 30})
+    assert hier.model_prefix() == "binarized_hier_e_30"
+    wide = P.load(P.BinarizedMnistParams, module(), {"preset": "binarized_hier", "epochs": 30, "hidden_dims": "500,500"})
+    assert wide.model_prefix() == "binarized_hier_e_30_dhier_h_500-500_z100"
+    wider = P.load(CP.Cifar10Params, None, {"preset": "cifar10_hier", "filters": 128})
+    assert wider.model_prefix() == "cifar10_hier_e_30_hier128x1_z8"
+    assert CP.Cifar10Params(filters=4).model_prefix() == CP.Cifar10Params().model_prefix()  # as the original's
     path = tmp_path / "p.json"
     path.write_text(q.to_json())
     assert P.load_json(P.MnistParams, path) == q  # the sidecar holds every value and the preset's name

@@ -86,23 +86,24 @@ def test_train_script_saves_a_model_that_reloads(mnist_dir, tmp_path):
 
 
 def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist_dir, tmp_path, capsys):
-    """``--preset binarized_hier`` (shrunk): the files carry the preset's name, the generate script draws its grid
+    """``--preset binarized_hier`` (shrunk): the files carry the preset's name and the shrunk sizes, the generate script draws its grid
     and reconstructions, and evaluate.py's importance-weighted NLL lies below the -ELBO, both over both layers."""
     import json
 
+    prefix = "binarized_hier_e_1_dhier_h_16_z4"  # the preset's sizes changed: another model, another name
     models, results = tmp_path / "models", tmp_path / "results"
     common = ["--preset", "binarized_hier", "--epochs", "1", "--hidden-dims", "16", "--lower-latent-dims", "4",
               "--latent-dim", "3", "--data-dir", mnist_dir, "--models-dir", models, "--results-dir", results]
     assert run_script("mnist_binarized_train.py", *common, "--batch-size", "128") == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("test: KL, ")]
-    saved = json.loads((models / "binarized_hier_e_1_params.json").read_text())
+    saved = json.loads((models / f"{prefix}_params.json").read_text())
     assert (saved["architecture"], saved["lower_latent_dims"], saved["objective"]) == ("dense_hierarchical", "4",
                                                                                        "iwae")
     assert run_script("mnist_binarized_generate.py", *common, "--grid", "3", "--no-prompt") == 0
-    assert sorted(p.name for p in results.iterdir()) == [f"binarized_hier_e_1_{name}.png" for name in (
+    assert sorted(p.name for p in results.iterdir()) == [f"{prefix}_{name}.png" for name in (
         "history", "latent3d", "random_normal", "reconstructions")]
     assert run_script("evaluate.py", "--dataset", "mnist_binarized", *common, "--k", "20", "--quiet") == 0
-    scores = json.loads((models / "binarized_hier_e_1_eval.json").read_text())
+    scores = json.loads((models / f"{prefix}_eval.json").read_text())
     assert scores["test_images"] == 128 and scores["kl_nats"] > 0
     assert 0 < scores["iwae_nll_nats"] < -scores["elbo_nats"]
     assert [(layer["layer"], layer["units"]) for layer in scores["latent_layers"]] == [("global", 3), ("lower 1", 4)]
