@@ -52,10 +52,14 @@ class Lane:
                "PYTHONFAULTHANDLER": "1", "VAELAB_TEST_LANE": self.backend}
         try:
             with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: nobody reads it until the end
-                proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                                         *self.tests], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        text=True)
-                _PROCS.append(proc)
+                with _LOCK:  # stop_all either sees this process or this lane sees that it was called
+                    if _STOPPED.is_set():
+                        self.output = "(not run: the session stopped first)"
+                        return
+                    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                                             *self.tests], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            text=True)
+                    _PROCS.append(proc)
                 try:
                     proc.wait(timeout=TIMEOUT)
                 except subprocess.TimeoutExpired:
@@ -74,6 +78,8 @@ class Lane:
 
 LANES: dict[str, Lane] = {}
 _PROCS: list[subprocess.Popen] = []
+_STOPPED = threading.Event()
+_LOCK = threading.Lock()
 
 
 def part_tests(backend: str) -> list[str]:
@@ -120,8 +126,11 @@ def run_now(backend: str, tests: list[str]) -> Lane:
 
 
 def stop_all() -> None:
-    """Ends lanes still running (a session that stopped early: ``-x``, Ctrl-C)."""
-    for proc in _PROCS:
+    """Ends lanes still running (a session that stopped early: ``-x``, Ctrl-C); the later ones never start."""
+    with _LOCK:
+        _STOPPED.set()
+        procs = list(_PROCS)
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
