@@ -40,7 +40,6 @@ GENERATION_ENTRIES = ("sampler", "gmm_components", "temperature", "pixelcnn_epoc
 
 # Entries that add ``<tag><value>`` to the file names when they differ from the dataset's default, in this order
 # (``..._kl0.25_warm5_fb0.5_skip4_ema0.999``); the parts (architecture, likelihood, ...) name themselves.
-ORIGINAL_ARCHITECTURES = ("dense", "conv", "conv_bn")  # the original scripts' models and file names
 NAMED_ENTRIES = (("kl_weight", "kl"), ("kl_warmup", "warm"), ("free_bits", "fb"), ("grad_skip", "skip"), ("ema", "ema"))
 
 
@@ -189,12 +188,10 @@ class Params(DiscreteEntries):
         base = self.defaults()
         tokens = []
         arch = parts.architecture(self)
-        if (self.architecture != base.architecture
-                or (self.architecture == "dense" and self.hidden_dims != base.hidden_dims)
-                # a preset's own architecture with other sizes is another model: name it (the original designs'
-                # dense, conv and conv_bn keep their file names, which carry their sizes in the template)
-                or (self.architecture not in ORIGINAL_ARCHITECTURES
-                    and arch.file_token(self, base) != arch.file_token(base, base))):
+        # other sizes are another model (the original conv names stay; dense's intermediate_dim is in the template)
+        resized = self.hidden_dims != base.hidden_dims if self.architecture == "dense" else (
+            self.architecture not in ("conv", "conv_bn") and arch.file_token(self, base) != arch.file_token(base, base))
+        if self.architecture != base.architecture or resized:
             tokens.append(arch.file_token(self, base))
         if self.likelihood != base.likelihood or (self.likelihood == "discretized_logistic"
                                                   and self.mixtures != base.mixtures):
