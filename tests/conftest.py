@@ -142,7 +142,7 @@ def pytest_sessionfinish(session, exitstatus):
     _EXIT["status"] = int(exitstatus)
 
 
-_EXIT: dict = {}
+_EXIT: dict = {}  # the session's exit status, for pytest_unconfigure
 
 
 @pytest.hookimpl(tryfirst=True)

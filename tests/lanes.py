@@ -117,12 +117,12 @@ def start() -> None:
         threading.Thread(target=lambda: [lane.run() for lane in lanes], name="test-lanes", daemon=True).start()
 
 
-def run_now(backend: str, tests: list[str]) -> Lane:
-    """A lane run in the calling test (under pytest-xdist, or when none was started early)."""
-    lane = LANES.setdefault(backend, Lane(backend, tests))
-    if not lane.done.is_set() and not any(t.name == "test-lanes" for t in threading.enumerate()):
-        lane.run()
-    return lane
+def run_now(backend: str) -> Lane:
+    """``backend``'s part-test lane: the one started early, or (under pytest-xdist) one run here, in the caller."""
+    if backend not in LANES:
+        LANES[backend] = Lane(backend, part_tests(backend))
+        LANES[backend].run()
+    return LANES[backend]
 
 
 def stop_all() -> None:

@@ -139,7 +139,8 @@ def test_a_preset_overrides_the_module_and_the_command_line_overrides_the_preset
     # files before: docs/quality.md, the binarized pilots of 2026-12-07); the original designs' names stay
     hier = P.load(P.BinarizedMnistParams, module(), {"preset": "binarized_hier", "epochs": 30})
     assert hier.model_prefix() == "binarized_hier_e_30"
-    wide = P.load(P.BinarizedMnistParams, module(), {"preset": "binarized_hier", "epochs": 30, "hidden_dims": "500,500"})
+    wide = P.load(P.BinarizedMnistParams, module(),
+                  {"preset": "binarized_hier", "epochs": 30, "hidden_dims": "500,500"})
     assert wide.model_prefix() == "binarized_hier_e_30_dhier_h_500-500_z100"
     wider = P.load(CP.Cifar10Params, None, {"preset": "cifar10_hier", "filters": 128})
     assert wider.model_prefix() == "cifar10_hier_e_30_hier128x1_z8"

@@ -86,8 +86,9 @@ def test_train_script_saves_a_model_that_reloads(mnist_dir, tmp_path):
 
 
 def test_the_two_layer_preset_trains_generates_and_scores_with_both_layers(mnist_dir, tmp_path, capsys):
-    """``--preset binarized_hier`` (shrunk): the files carry the preset's name and the shrunk sizes, the generate script draws its grid
-    and reconstructions, and evaluate.py's importance-weighted NLL lies below the -ELBO, both over both layers."""
+    """``--preset binarized_hier`` (shrunk): the files carry the preset's name and the shrunk sizes, the generate
+    script draws its grid and reconstructions, and evaluate.py's importance-weighted NLL lies below the -ELBO, both
+    over both layers."""
     import json
 
     prefix = "binarized_hier_e_1_dhier_h_16_z4"  # the preset's sizes changed: another model, another name
