@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import digit_like_images, run_script
+from explorer_fixtures import Opened
 from vaelab.config import params as params_mod
 from vaelab.data.datasets import FASHION_CLASSES, IDX_NAMES, load_fashion_mnist, write_idx
 from vaelab.cli.morph import class_index, class_slug
@@ -334,8 +335,6 @@ def test_morph_decodes_alpha_zero_exactly_as_mean_a(trained_fashion):
 
 
 def test_explore_gets_class_morph_sliders_over_the_test_set_means(trained_fashion, tmp_path, monkeypatch):
-    from test_explorer import Opened
-
     from vaelab.config.experiments import FASHION_MNIST
     from vaelab.api.trained import load_trained
     from vaelab.explore.latent import class_means

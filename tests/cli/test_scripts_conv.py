@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import run_script
 from conv_fixtures import CALTECH_VALID, CIFAR_TEST, write_caltech_folder, write_cifar_dir
+from explorer_fixtures import Opened
 from PIL import Image
 
 from vaelab.core import artifacts
@@ -109,8 +110,6 @@ def test_cifar10_generate_scatters_a_2d_latent_space(cifar2d_trained, tmp_path):
 
 
 def test_cifar10_generate_scatters_a_3d_latent_space_and_explores_it(cifar3d_trained, tmp_path, monkeypatch):
-    from test_explorer import Opened
-
     opened = Opened(monkeypatch)
     data, models = cifar3d_trained
     results = tmp_path / "results"

@@ -14,6 +14,7 @@ import pytest
 from matplotlib.backend_bases import MouseEvent
 
 from conftest import ROOT, run_script
+from explorer_fixtures import Opened
 from vaelab.explore import explorer
 from vaelab.core.errors import UserError
 
@@ -200,19 +201,6 @@ def test_explore_without_a_display_stops_before_loading_anything(script, tmp_pat
     assert err == ("error: --explore opens a window, but there is no display (DISPLAY and WAYLAND_DISPLAY are not "
                    "set); use --explore web for the explorer in a browser, run it on a desktop or over ssh -X, "
                    "or drop --explore\n")
-
-
-class Opened:
-    """Stands in for :func:`vaelab.explore.explorer.open_explorer`: records what a script hands it."""
-
-    def __init__(self, monkeypatch):
-        monkeypatch.setenv("DISPLAY", ":0")  # --explore is accepted; no window opens
-        monkeypatch.setattr(explorer, "open_explorer", self)
-        self.calls = []
-
-    def __call__(self, decode, latent_dim, scatter=None, morph=None, title="", seed=0, classes=None):
-        self.calls.append(dict(decode=decode, latent_dim=latent_dim, scatter=scatter, morph=morph, title=title,
-                               classes=classes))
 
 
 def test_the_2d_script_hands_the_decoder_and_the_test_codes_to_the_explorer(trained_mnist, tmp_path, monkeypatch):
