@@ -188,10 +188,7 @@ class Params(DiscreteEntries):
         base = self.defaults()
         tokens = []
         arch = parts.architecture(self)
-        # other sizes are another model (the original conv names stay; dense's intermediate_dim is in the template)
-        resized = self.hidden_dims != base.hidden_dims if self.architecture == "dense" else (
-            self.architecture not in ("conv", "conv_bn") and arch.file_token(self, base) != arch.file_token(base, base))
-        if self.architecture != base.architecture or resized:
+        if self.architecture != base.architecture or arch.is_resized(self, base):
             tokens.append(arch.file_token(self, base))
         if self.likelihood != base.likelihood or (self.likelihood == "discretized_logistic"
                                                   and self.mixtures != base.mixtures):

@@ -76,6 +76,9 @@ class Architecture:
     build: Callable  # (params, image_shape, out_channels) -> (encoder, decoder)
     check: Callable = lambda params, image_shape: None  # raises UserError when it cannot do the image size
     token: Callable | None = None  # (params, defaults) -> file-name token; default: the name
+    # (params, defaults) -> whether these are other sizes than the defaults' (a preset's own architecture at
+    # other sizes is another model, so its files get the token); default: the token differs
+    resized: Callable | None = None
     # (params, decoder shapes, encoder shapes) -> the entries a saved model's files show (vaelab.models.modelfile)
     infer: Callable | None = None
     flat_input: bool = False  # the encoder takes flattened images
@@ -86,3 +89,8 @@ class Architecture:
 
     def file_token(self, params, defaults) -> str:
         return self.token(params, defaults) if self.token else self.name
+
+    def is_resized(self, params, defaults) -> bool:
+        if self.resized:
+            return self.resized(params, defaults)
+        return self.file_token(params, defaults) != self.file_token(defaults, defaults)

@@ -177,11 +177,16 @@ def check_conv_bn(params, image_shape) -> None:
                         f"{image_shape[0]}x{image_shape[1]}")
 
 
+def _original_names(params, defaults) -> bool:
+    """The original designs keep their file names at any size (their sizes are in the name template or never were)."""
+    return False
+
+
 CONV = Architecture("conv", "the original conv/deconv stack: four convolutions (first_kernel, num_conv, strides, "
                             "filters), a Dense layer of intermediate_dim", build_conv, check_conv,
-                    token=lambda p, d: f"conv{p.filters}", infer=infer_conv)
+                    token=lambda p, d: f"conv{p.filters}", infer=infer_conv, resized=_original_names)
 
 
 CONV_BN = Architecture("conv_bn", "the Fashion-MNIST design: conv_layers 3x3 Conv-BatchNorm-ReLU (filters), "
                                   "two stride-2 transposed convolutions back", build_conv_bn, check_conv_bn,
-                       token=lambda p, d: f"convbn{p.filters}", infer=infer_conv_bn)
+                       token=lambda p, d: f"convbn{p.filters}", infer=infer_conv_bn, resized=_original_names)

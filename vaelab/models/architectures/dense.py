@@ -48,4 +48,5 @@ def dense_token(params, defaults) -> str:
 
 
 DENSE = Architecture("dense", "MLP encoder and decoder: hidden_dims (or one layer of intermediate_dim)",
-                     build_dense, token=dense_token, infer=infer_dense, flat_input=True, backend="jax")
+                     build_dense, token=dense_token, infer=infer_dense, flat_input=True, backend="jax",
+                     resized=lambda p, d: p.hidden_dims != d.hidden_dims)  # intermediate_dim: in the name already
