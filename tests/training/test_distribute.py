@@ -296,6 +296,13 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _shown(output: str) -> str:
+    """A worker's output to print: its end, or after a crash faulthandler's stack (PYTHONFAULTHANDLER), which the
+    list of extension modules printed after it would push out of the end."""
+    crash = output.find("Fatal Python error")
+    return output[crash:crash + 4000] if crash >= 0 else output[-1500:]
+
+
 def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_dir):
     """Two TF_CONFIG workers on 127.0.0.1 (2 replicas), beside a one-device run of the same command: without
     sampling noise the histories agree, so sharding, shuffling and loss scaling match across workers.
@@ -323,7 +330,7 @@ def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path, mnist_d
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    print("\n".join(f"--- worker {i} ---\n{o[-1500:]}" for i, o in enumerate(outputs)))
+    print("\n".join(f"--- worker {i} ---\n{_shown(o)}" for i, o in enumerate(outputs)))
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert "2 workers, 2 replica(s) in all" in outputs[0] and "this one is the chief" in outputs[0]
     assert "not the chief" in outputs[1] and "saved " not in outputs[1]
